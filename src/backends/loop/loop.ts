@@ -1,0 +1,234 @@
+import { access, constants, stat } from 'node:fs/promises';
+import type {
+  Backend,
+  BackendFeatures,
+  CapacityArgs,
+  CapacityInfo,
+  CreateVolumeArgs,
+  NodeInfo,
+  NodeSource,
+  NodeVolumeArgs,
+  Page,
+  Volume,
+  VolumeCondition,
+} from '../backend.js';
+import { failedPrecondition, isRexError, notFound, resourceExhausted, unavailable } from '../../errors.js';
+import { faultPoint } from '../../faults.js';
+import { attachLoopDevice, createSparseFile, detachLoopDevice, listLoopDevices, loopDevicesOf, missingTools } from '../../os/index.js';
+import { pageOfIds } from '../page-token.js';
+import { Pool, type VolumeMeta } from './pool.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+export const NODE_TOPOLOGY_KEY = 'topology.rexcsi.io/node';
+const TOOLS = ['losetup', 'blkid', 'mount', 'umount', 'mkfs.ext4'];
+
+export interface LoopConfig {
+  poolDir: string;
+  nodeId: string;
+  maxVolumesPerNode: number;
+  defaultVolumeBytes?: number;
+}
+
+// The embedded backend: a volume is a sparse file in the pool, attached as a loop device on the node.
+// Controller and node share the pool, so this backend serves one host (topology: this node).
+export class LoopBackend implements Backend {
+  readonly name = 'loop';
+  readonly features: BackendFeatures;
+  private readonly pool: Pool;
+  private readonly topology: Record<string, string>;
+
+  constructor(private readonly config: LoopConfig) {
+    this.pool = new Pool(config.poolDir);
+    this.topology = { [NODE_TOPOLOGY_KEY]: config.nodeId };
+    this.features = {
+      accessTypes: ['mount', 'block'],
+      accessModes: ['SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER'],
+      fsTypes: ['ext4', 'xfs'],
+      defaultFsType: 'ext4',
+      nodeSource: 'block',
+      controllerPublish: false,
+      getCapacity: true,
+      listVolumesPublishedNodes: true,
+      volumeCondition: true,
+      minVolumeBytes: MiB,
+      maxVolumeBytes: 16 * 1024 * GiB,
+      allocationUnitBytes: MiB,
+      defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
+      parameterKeys: ['fsType'],
+      topologyKeys: [NODE_TOPOLOGY_KEY],
+    };
+  }
+
+  async init(): Promise<void> {
+    await this.pool.init();
+  }
+
+  async probe(): Promise<void> {
+    try {
+      await access(this.pool.volumesDir, constants.W_OK | constants.X_OK);
+    } catch (e) {
+      throw unavailable(`loop pool ${this.pool.volumesDir} is not writable: ${(e as Error).message}`);
+    }
+    const missing = await missingTools(TOOLS);
+    if (missing.length) throw failedPrecondition(`the loop backend needs ${missing.join(', ')} in PATH`);
+  }
+
+  // ---- controller side
+
+  async createVolume(args: CreateVolumeArgs): Promise<Volume> {
+    const requisite = args.topology?.requisite ?? [];
+    if (requisite.length > 0 && !requisite.some((t) => this.servesTopology(t))) {
+      throw resourceExhausted(`this loop pool serves only ${NODE_TOPOLOGY_KEY}=${this.config.nodeId}, which the requisite topology does not include`);
+    }
+    const free = await this.pool.freeBytes();
+    if (args.capacityBytes > free) {
+      throw resourceExhausted(`the loop pool ${this.pool.root} has ${free} bytes free, less than the ${args.capacityBytes} bytes asked for`);
+    }
+    const id = Pool.idForName(args.name);
+    // No metadata means no volume: a backing file left by a create or delete that crashed part-way was
+    // never handed out, so it is removed rather than reused (it may hold a deleted volume's data).
+    await this.pool.removeImage(id);
+    await createSparseFile(this.pool.imagePath(id), args.capacityBytes);
+    faultPoint('loop.create.after-file');
+    const meta: VolumeMeta = {
+      version: 1,
+      id,
+      name: args.name,
+      capacityBytes: args.capacityBytes,
+      accessType: args.accessType,
+      fsType: args.fsType,
+      parameters: args.parameters,
+      createdAt: new Date().toISOString(),
+      ...(args.source ? { source: args.source } : {}),
+    };
+    await this.pool.writeMeta(meta);
+    return this.toVolume(meta, [], undefined);
+  }
+
+  async deleteVolume(id: string): Promise<void> {
+    if (!Pool.isId(id)) return; // not a name this pool could have issued: already gone
+    const devices = await loopDevicesOf(this.pool.imagePath(id));
+    if (devices.length > 0) {
+      throw failedPrecondition(`volume ${id} is staged on node ${this.config.nodeId} (${devices.join(', ')}); unstage it before deleting`);
+    }
+    await this.pool.removeMeta(id);
+    faultPoint('loop.delete.after-meta');
+    await this.pool.removeImage(id);
+  }
+
+  async getVolume(id: string): Promise<Volume | undefined> {
+    const meta = await this.readMetaForListing(id);
+    if (!meta) return undefined;
+    const devices = await loopDevicesOf(this.pool.imagePath(id));
+    return this.toVolume(meta, devices, await this.conditionOf(meta));
+  }
+
+  async findVolumeByName(name: string): Promise<Volume | undefined> {
+    const meta = await this.pool.readMeta(Pool.idForName(name));
+    if (!meta) return undefined;
+    if (meta.name !== name) {
+      throw failedPrecondition(`volume id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`);
+    }
+    return this.getVolume(meta.id);
+  }
+
+  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
+    const { ids, nextToken } = pageOfIds(await this.pool.listIds(), maxEntries, startingToken, Pool.isId);
+    const attached = new Map<string, string[]>();
+    for (const d of await listLoopDevices()) attached.set(d.backingFile, [...(attached.get(d.backingFile) ?? []), d.device]);
+    const metas = await Promise.all(ids.map((id) => this.readMetaForListing(id)));
+    const entries: Volume[] = [];
+    for (const meta of metas) {
+      if (!meta) continue; // deleted between readdir and read
+      entries.push(this.toVolume(meta, attached.get(this.pool.imagePath(meta.id)) ?? [], await this.conditionOf(meta)));
+    }
+    return { entries, nextToken };
+  }
+
+  async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {
+    if (args.topology && !this.servesTopology(args.topology)) return { availableBytes: 0 };
+    const unit = this.features.allocationUnitBytes;
+    const available = Math.floor((await this.pool.freeBytes()) / unit) * unit;
+    return { availableBytes: available, maximumVolumeSize: Math.min(available, this.features.maxVolumeBytes), minimumVolumeSize: this.features.minVolumeBytes };
+  }
+
+  // ---- node side
+
+  async nodeInfo(): Promise<NodeInfo> {
+    return { nodeId: this.config.nodeId, maxVolumesPerNode: this.config.maxVolumesPerNode, topology: this.topology };
+  }
+
+  async openVolume(args: NodeVolumeArgs): Promise<NodeSource> {
+    const meta = await this.pool.readMeta(args.volumeId);
+    if (!meta) throw notFound(`volume ${JSON.stringify(args.volumeId)} does not exist in loop pool ${this.pool.root}`);
+    const image = this.pool.imagePath(meta.id);
+    const device = (await loopDevicesOf(image))[0] ?? (await attachLoopDevice(image));
+    return { kind: 'block', device, mayFormat: meta.accessType === 'mount', fsType: meta.fsType };
+  }
+
+  async locateVolume(volumeId: string): Promise<NodeSource | undefined> {
+    if (!Pool.isId(volumeId)) return undefined;
+    const device = (await loopDevicesOf(this.pool.imagePath(volumeId)))[0];
+    if (!device) return undefined;
+    const meta = await this.pool.readMeta(volumeId).catch(() => undefined);
+    return { kind: 'block', device, mayFormat: false, fsType: meta?.fsType ?? '' };
+  }
+
+  async closeVolume(volumeId: string): Promise<void> {
+    if (!Pool.isId(volumeId)) return;
+    for (const device of await loopDevicesOf(this.pool.imagePath(volumeId))) await detachLoopDevice(device);
+  }
+
+  async volumeExists(volumeId: string): Promise<boolean> {
+    try {
+      return (await this.pool.readMeta(volumeId)) !== undefined;
+    } catch (e) {
+      if (isRexError(e, 'FAILED_PRECONDITION')) return true; // damaged, but there
+      throw e;
+    }
+  }
+
+  // ---- helpers
+
+  private servesTopology(t: Record<string, string>): boolean {
+    return Object.entries(t).every(([k, v]) => this.topology[k] === v);
+  }
+
+  /** Metadata for listing: a damaged file is reported as an abnormal volume, never hidden or recreated. */
+  private async readMetaForListing(id: string): Promise<VolumeMeta | undefined> {
+    try {
+      return await this.pool.readMeta(id);
+    } catch (e) {
+      if (!isRexError(e, 'FAILED_PRECONDITION')) throw e;
+      const size = await stat(this.pool.imagePath(id)).then((s) => s.size, () => 0);
+      return { version: 1, id, name: '', capacityBytes: size, accessType: 'mount', fsType: '', parameters: {}, createdAt: '', damaged: e.message } as VolumeMeta & { damaged: string };
+    }
+  }
+
+  private async conditionOf(meta: VolumeMeta & { damaged?: string }): Promise<VolumeCondition> {
+    if (meta.damaged) return { abnormal: true, message: meta.damaged };
+    try {
+      const s = await stat(this.pool.imagePath(meta.id));
+      if (s.size < meta.capacityBytes) return { abnormal: true, message: `backing file is ${s.size} bytes, smaller than the volume (${meta.capacityBytes})` };
+    } catch {
+      return { abnormal: true, message: `backing file ${this.pool.imagePath(meta.id)} is missing: the volume's data is gone` };
+    }
+    return { abnormal: false, message: 'volume is healthy' };
+  }
+
+  private toVolume(meta: VolumeMeta, devices: string[], condition: VolumeCondition | undefined): Volume {
+    return {
+      id: meta.id,
+      name: meta.name,
+      capacityBytes: meta.capacityBytes,
+      parameters: meta.parameters,
+      context: meta.accessType === 'mount' ? { fsType: meta.fsType } : {},
+      accessibleTopology: [this.topology],
+      accessType: meta.accessType,
+      ...(meta.source ? { source: meta.source } : {}),
+      publishedNodes: devices.length > 0 ? [this.config.nodeId] : [],
+      ...(condition ? { condition } : {}),
+    };
+  }
+}

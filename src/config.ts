@@ -1,0 +1,137 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BACKENDS, findBackend, type BackendEntry, type OptionSpec } from './backends/index.js';
+
+// `rexcsi serve` settings: command-line flags, then environment variables, then defaults. Two CSI
+// conventions take precedence as ../shared/design.md says: CSI_ENDPOINT (set by the CO) over --endpoint,
+// and --node-id over MESOS_AGENT_ID over the hostname. A bad setting stops start-up with one line that
+// names the setting, the value and what is allowed.
+
+export type Mode = 'controller' | 'node' | 'both';
+
+export interface ServeConfig {
+  backend: BackendEntry;
+  /** absolute path of the unix socket */
+  socketPath: string;
+  mode: Mode;
+  nodeId: string;
+  pluginName: string;
+  logLevel: string;
+  maxVolumesPerNode: number;
+  shutdownTimeoutMs: number;
+  /** permission bits of the socket */
+  socketMode: number;
+  socketGroup?: number | undefined;
+  backendOptions: Record<string, string | boolean | string[] | undefined>;
+}
+
+export class ConfigError extends Error {}
+
+const PLUGIN_NAME = /^[a-zA-Z][A-Za-z0-9-._]{0,61}[a-zA-Z]$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const COMMON: Record<string, OptionSpec> = {
+  backend: { type: 'string', env: 'REXCSI_BACKEND', default: 'loop', description: `storage backend (${BACKENDS.map((b) => b.name).join(', ')})` },
+  endpoint: { type: 'string', description: 'unix socket to serve (unix:///abs/path.sock or a path); CSI_ENDPOINT wins when set' },
+  mode: { type: 'string', env: 'REXCSI_MODE', default: 'both', description: 'services to run: controller, node or both' },
+  'node-id': { type: 'string', env: 'REXCSI_NODE_ID', description: 'node id (default: MESOS_AGENT_ID, else the hostname)' },
+  name: { type: 'string', env: 'REXCSI_NAME', description: 'plugin name (default: <backend>.rexcsi.io)' },
+  'log-level': { type: 'string', env: 'REXCSI_LOG_LEVEL', default: 'info', description: `log level (${LOG_LEVELS.join(', ')})` },
+  'max-volumes-per-node': { type: 'string', env: 'REXCSI_MAX_VOLUMES_PER_NODE', default: '0', description: 'reported in NodeGetInfo; 0 = no limit' },
+  'shutdown-timeout': { type: 'string', env: 'REXCSI_SHUTDOWN_TIMEOUT', default: '30', description: 'seconds in-flight calls may take to finish on SIGTERM' },
+  'socket-mode': { type: 'string', env: 'REXCSI_SOCKET_MODE', default: '0660', description: 'permission bits of the socket (octal)' },
+  'socket-group': { type: 'string', env: 'REXCSI_SOCKET_GROUP', description: 'numeric group id that owns the socket' },
+};
+
+export const DEFAULT_ENDPOINT = './run/rexcsi.sock';
+
+export function allOptions(): Record<string, OptionSpec> {
+  const all: Record<string, OptionSpec> = { ...COMMON };
+  for (const b of BACKENDS) Object.assign(all, b.options);
+  return all;
+}
+
+/** `unix:///abs/path`, `unix:/abs/path`, `unix://rel/path` or a plain path -> an absolute socket path. */
+export function parseEndpoint(endpoint: string): string {
+  const value = endpoint.trim();
+  let path: string;
+  if (value.startsWith('unix://')) path = value.slice('unix://'.length);
+  else if (value.startsWith('unix:')) path = value.slice('unix:'.length);
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^[^/]+:\d+$/.test(value)) {
+    throw new ConfigError(`endpoint ${JSON.stringify(endpoint)}: only unix sockets are served (unix:///path/to/plugin.sock)`);
+  } else path = value;
+  if (path === '') throw new ConfigError(`endpoint ${JSON.stringify(endpoint)} names no socket path`);
+  return resolve(path);
+}
+
+function parseInteger(name: string, value: string, min: number, radix = 10): number {
+  const n = radix === 8 ? (/^[0-7]{1,4}$/.test(value) ? parseInt(value, 8) : NaN) : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(`--${name}=${JSON.stringify(value)}: expected ${radix === 8 ? 'octal permission bits like 0660' : `a whole number >= ${min}`}`);
+  }
+  return n;
+}
+
+export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const specs = allOptions();
+  const options: ParseArgsConfig['options'] = {};
+  for (const [name, spec] of Object.entries(specs)) options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const get = (name: string): string | boolean | string[] | undefined => {
+    const spec = specs[name]!;
+    const v = values[name];
+    if (v !== undefined) return v as string | boolean | string[];
+    const fromEnv = spec.env ? env[spec.env] : undefined;
+    if (fromEnv !== undefined && fromEnv !== '') {
+      if (spec.type === 'boolean') return fromEnv === 'true' || fromEnv === '1';
+      return spec.multiple ? fromEnv.split(',') : fromEnv;
+    }
+    return spec.default;
+  };
+  const str = (name: string): string | undefined => {
+    const v = get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+
+  const backendName = str('backend')!;
+  const backend = findBackend(backendName);
+  if (!backend) throw new ConfigError(`--backend=${JSON.stringify(backendName)}: expected one of ${BACKENDS.map((b) => b.name).join(', ')}`);
+  for (const name of Object.keys(values)) {
+    if (!(name in COMMON) && !(name in backend.options)) throw new ConfigError(`--${name} is not an option of the ${backend.name} backend`);
+  }
+
+  const mode = str('mode')!;
+  if (mode !== 'controller' && mode !== 'node' && mode !== 'both') throw new ConfigError(`--mode=${JSON.stringify(mode)}: expected controller, node or both`);
+
+  const endpoint = env.CSI_ENDPOINT || str('endpoint') || DEFAULT_ENDPOINT;
+  const nodeId = str('node-id') || env.MESOS_AGENT_ID || hostname();
+  if (Buffer.byteLength(nodeId) > 128) throw new ConfigError(`--node-id is longer than the CSI limit of 128 bytes`);
+  const pluginName = str('name') || `${backend.name}.rexcsi.io`;
+  if (!PLUGIN_NAME.test(pluginName)) throw new ConfigError(`--name=${JSON.stringify(pluginName)}: a plugin name must match ${PLUGIN_NAME.source}`);
+  const logLevel = str('log-level')!;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  const group = str('socket-group');
+
+  const backendOptions: ServeConfig['backendOptions'] = {};
+  for (const name of Object.keys(backend.options)) backendOptions[name] = get(name);
+
+  return {
+    backend,
+    socketPath: parseEndpoint(endpoint),
+    mode,
+    nodeId,
+    pluginName,
+    logLevel,
+    maxVolumesPerNode: parseInteger('max-volumes-per-node', str('max-volumes-per-node')!, 0),
+    shutdownTimeoutMs: parseInteger('shutdown-timeout', str('shutdown-timeout')!, 0) * 1000,
+    socketMode: parseInteger('socket-mode', str('socket-mode')!, 0, 8),
+    socketGroup: group !== undefined ? parseInteger('socket-group', group, 0) : undefined,
+    backendOptions,
+  };
+}

@@ -1,0 +1,306 @@
+import type { Backend, Capability, CreateVolumeArgs, Volume } from '../backends/backend.js';
+import { alreadyExists, invalidArgument, notFound, RexError } from '../errors.js';
+import { toWireCondition, toWireVolume } from '../csi/convert.js';
+import { fingerprint, type Inflight } from '../csi/inflight.js';
+import { unary, type RpcContext } from '../csi/rpc.js';
+import {
+  checkMap,
+  checkParameters,
+  parseCapabilities,
+  parseCapability,
+  parseCapacityRange,
+  parseContentSource,
+  parseTopologyRequirement,
+  requireString,
+  resolveCapacity,
+  unsupportedReason,
+  type CapacityRequest,
+} from '../csi/validate.js';
+import type { ControllerHandlers } from '../csi/gen/csi/v1/Controller.js';
+import type { CreateVolumeRequest__Output } from '../csi/gen/csi/v1/CreateVolumeRequest.js';
+import type { CreateVolumeResponse } from '../csi/gen/csi/v1/CreateVolumeResponse.js';
+import type { DeleteVolumeRequest__Output } from '../csi/gen/csi/v1/DeleteVolumeRequest.js';
+import type { DeleteVolumeResponse } from '../csi/gen/csi/v1/DeleteVolumeResponse.js';
+import type { ValidateVolumeCapabilitiesRequest__Output } from '../csi/gen/csi/v1/ValidateVolumeCapabilitiesRequest.js';
+import type { ValidateVolumeCapabilitiesResponse } from '../csi/gen/csi/v1/ValidateVolumeCapabilitiesResponse.js';
+import type { ListVolumesRequest__Output } from '../csi/gen/csi/v1/ListVolumesRequest.js';
+import type { ListVolumesResponse } from '../csi/gen/csi/v1/ListVolumesResponse.js';
+import type { GetCapacityRequest__Output } from '../csi/gen/csi/v1/GetCapacityRequest.js';
+import type { GetCapacityResponse } from '../csi/gen/csi/v1/GetCapacityResponse.js';
+import type { ControllerGetCapabilitiesResponse } from '../csi/gen/csi/v1/ControllerGetCapabilitiesResponse.js';
+import type { ControllerGetVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerGetVolumeRequest.js';
+import type { ControllerGetVolumeResponse } from '../csi/gen/csi/v1/ControllerGetVolumeResponse.js';
+import type { ControllerPublishVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerPublishVolumeRequest.js';
+import type { ControllerPublishVolumeResponse } from '../csi/gen/csi/v1/ControllerPublishVolumeResponse.js';
+import type { ControllerUnpublishVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerUnpublishVolumeRequest.js';
+import type { ControllerUnpublishVolumeResponse } from '../csi/gen/csi/v1/ControllerUnpublishVolumeResponse.js';
+import type { _csi_v1_ControllerServiceCapability_RPC_Type as RpcType } from '../csi/gen/csi/v1/ControllerServiceCapability.js';
+
+/** Parameters the CO adds on its own (Kubernetes' external-provisioner); accepted, never compared. */
+const isCoParameter = (key: string): boolean => key.startsWith('csi.storage.k8s.io/');
+
+export class ControllerService {
+  constructor(
+    private readonly backend: Backend,
+    private readonly inflight: Inflight,
+  ) {}
+
+  capabilities(): RpcType[] {
+    const f = this.backend.features;
+    const caps: RpcType[] = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_VOLUME'];
+    if (f.controllerPublish) caps.push('PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY');
+    if (f.getCapacity) caps.push('GET_CAPACITY');
+    if (f.listVolumesPublishedNodes) caps.push('LIST_VOLUMES_PUBLISHED_NODES');
+    if (f.volumeCondition) caps.push('VOLUME_CONDITION');
+    if (f.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
+    return caps;
+  }
+
+  handlers(ctx: RpcContext): Partial<ControllerHandlers> {
+    const h: Partial<ControllerHandlers> = {
+      CreateVolume: unary(ctx, 'CreateVolume', (r: CreateVolumeRequest__Output) => this.createVolume(r)),
+      DeleteVolume: unary(ctx, 'DeleteVolume', (r: DeleteVolumeRequest__Output) => this.deleteVolume(r)),
+      ValidateVolumeCapabilities: unary(ctx, 'ValidateVolumeCapabilities', (r: ValidateVolumeCapabilitiesRequest__Output) =>
+        this.validateVolumeCapabilities(r),
+      ),
+      ListVolumes: unary(ctx, 'ListVolumes', (r: ListVolumesRequest__Output) => this.listVolumes(r)),
+      ControllerGetVolume: unary(ctx, 'ControllerGetVolume', (r: ControllerGetVolumeRequest__Output) => this.getVolume(r)),
+      ControllerGetCapabilities: unary(ctx, 'ControllerGetCapabilities', async (): Promise<ControllerGetCapabilitiesResponse> => ({
+        capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
+      }), { quiet: true }),
+    };
+    if (this.backend.features.getCapacity) {
+      h.GetCapacity = unary(ctx, 'GetCapacity', (r: GetCapacityRequest__Output) => this.getCapacity(r));
+    }
+    if (this.backend.features.controllerPublish) {
+      h.ControllerPublishVolume = unary(ctx, 'ControllerPublishVolume', (r: ControllerPublishVolumeRequest__Output) => this.publish(r));
+      h.ControllerUnpublishVolume = unary(ctx, 'ControllerUnpublishVolume', (r: ControllerUnpublishVolumeRequest__Output) =>
+        this.unpublish(r),
+      );
+    }
+    return h;
+  }
+
+  async createVolume(req: CreateVolumeRequest__Output): Promise<CreateVolumeResponse> {
+    const name = requireString(req.name, 'name');
+    const capabilities = parseCapabilities(req.volume_capabilities, 'volume_capabilities');
+    const parameters = checkParameters(req.parameters, this.backend.features);
+    const accessType = this.commonAccessType(capabilities);
+    const fsType = accessType === 'mount' ? this.chooseFsType(capabilities, parameters) : '';
+    const range = parseCapacityRange(req.capacity_range);
+    const args = {
+      name,
+      capabilities,
+      parameters,
+      accessType,
+      fsType,
+      range,
+      secrets: checkMap(req.secrets, 'secrets'),
+      topology: parseTopologyRequirement(req.accessibility_requirements),
+      source: parseContentSource(req.volume_content_source),
+    };
+    if (args.source) throw invalidArgument(`volume_content_source is not supported by the ${this.backend.name} backend`);
+    return this.inflight.run('CreateVolume', [`name:${name}`], fingerprint('CreateVolume', req), async () => {
+      const existing = await this.backend.findVolumeByName(name);
+      if (existing) {
+        const why = incompatibility(existing, args);
+        if (why) throw alreadyExists(`a volume named ${JSON.stringify(name)} already exists (${existing.id}) but ${why}`);
+        return { volume: toWireVolume(existing) };
+      }
+      const capacityBytes = resolveCapacity(range, this.backend.features, fsType);
+      const create: CreateVolumeArgs = { ...args, capacityBytes, limitBytes: range.limitBytes };
+      return { volume: toWireVolume(await this.backend.createVolume(create)) };
+    });
+  }
+
+  async deleteVolume(req: DeleteVolumeRequest__Output): Promise<DeleteVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    checkMap(req.secrets, 'secrets');
+    await this.inflight.run('DeleteVolume', [`vol:${id}`], fingerprint('DeleteVolume', req), () => this.backend.deleteVolume(id));
+    return {};
+  }
+
+  async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest__Output): Promise<ValidateVolumeCapabilitiesResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const capabilities = parseCapabilities(req.volume_capabilities, 'volume_capabilities');
+    const volume = await this.requireVolume(id);
+    const refusal = this.capabilityRefusal(volume, capabilities) ?? contextRefusal(volume, req.volume_context) ?? this.parameterRefusal(req.parameters);
+    if (refusal) return { confirmed: null, message: refusal };
+    return {
+      confirmed: {
+        volume_context: req.volume_context,
+        volume_capabilities: req.volume_capabilities,
+        parameters: req.parameters,
+        mutable_parameters: req.mutable_parameters,
+      },
+      message: '',
+    };
+  }
+
+  async listVolumes(req: ListVolumesRequest__Output): Promise<ListVolumesResponse> {
+    if (req.max_entries < 0) throw invalidArgument('max_entries must not be negative');
+    const page = await this.backend.listVolumes(req.max_entries, req.starting_token ?? '');
+    const f = this.backend.features;
+    return {
+      entries: page.entries.map((v) => ({
+        volume: toWireVolume(v),
+        status: {
+          published_node_ids: f.listVolumesPublishedNodes ? v.publishedNodes : [],
+          volume_condition: f.volumeCondition ? toWireCondition(v) : null,
+        },
+      })),
+      next_token: page.nextToken,
+    };
+  }
+
+  async getVolume(req: ControllerGetVolumeRequest__Output): Promise<ControllerGetVolumeResponse> {
+    const volume = await this.requireVolume(requireString(req.volume_id, 'volume_id'));
+    const f = this.backend.features;
+    return {
+      volume: toWireVolume(volume),
+      status: {
+        published_node_ids: f.listVolumesPublishedNodes || f.controllerPublish ? volume.publishedNodes : [],
+        volume_condition: f.volumeCondition ? toWireCondition(volume) : null,
+      },
+    };
+  }
+
+  async getCapacity(req: GetCapacityRequest__Output): Promise<GetCapacityResponse> {
+    const capabilities = req.volume_capabilities.length ? parseCapabilities(req.volume_capabilities, 'volume_capabilities') : [];
+    const zero: GetCapacityResponse = { available_capacity: 0 };
+    if (capabilities.some((c) => unsupportedReason(c, this.backend.features))) return zero;
+    let parameters: Record<string, string>;
+    try {
+      parameters = checkParameters(req.parameters, this.backend.features);
+      if (capabilities.length) this.chooseFsType(capabilities, parameters);
+    } catch (e) {
+      if (e instanceof RexError && e.code === 'INVALID_ARGUMENT') return zero; // what cannot be served has no capacity
+      throw e;
+    }
+    const info = await this.backend.getCapacity!({
+      capabilities,
+      parameters,
+      ...(req.accessible_topology ? { topology: checkMap(req.accessible_topology.segments, 'accessible_topology.segments') } : {}),
+    });
+    return {
+      available_capacity: info.availableBytes,
+      maximum_volume_size: info.maximumVolumeSize !== undefined ? { value: info.maximumVolumeSize } : null,
+      minimum_volume_size: info.minimumVolumeSize !== undefined ? { value: info.minimumVolumeSize } : null,
+    };
+  }
+
+  async publish(req: ControllerPublishVolumeRequest__Output): Promise<ControllerPublishVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const nodeId = requireString(req.node_id, 'node_id');
+    const capability = parseCapability(req.volume_capability, 'volume_capability');
+    checkMap(req.secrets, 'secrets');
+    checkMap(req.volume_context, 'volume_context');
+    return this.inflight.run('ControllerPublishVolume', [`vol:${id}`], fingerprint('ControllerPublishVolume', req), async () => {
+      const volume = await this.requireVolume(id);
+      const refusal = this.capabilityRefusal(volume, [capability]);
+      if (refusal) throw invalidArgument(refusal);
+      const publish_context = await this.backend.controllerPublish!(id, nodeId, req.readonly, capability);
+      return { publish_context };
+    });
+  }
+
+  async unpublish(req: ControllerUnpublishVolumeRequest__Output): Promise<ControllerUnpublishVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    checkMap(req.secrets, 'secrets');
+    const nodeId = req.node_id ?? '';
+    await this.inflight.run('ControllerUnpublishVolume', [`vol:${id}`], fingerprint('ControllerUnpublishVolume', req), () =>
+      this.backend.controllerUnpublish!(id, nodeId),
+    );
+    return {};
+  }
+
+  private async requireVolume(id: string): Promise<Volume> {
+    const volume = await this.backend.getVolume(id);
+    if (!volume) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
+    return volume;
+  }
+
+  private commonAccessType(capabilities: Capability[]): Capability['accessType'] {
+    for (const c of capabilities) {
+      const why = unsupportedReason(c, this.backend.features);
+      if (why) throw invalidArgument(why);
+    }
+    const types = new Set(capabilities.map((c) => c.accessType));
+    if (types.size > 1) throw invalidArgument('a volume is either a block or a mount volume: volume_capabilities ask for both');
+    return capabilities[0]!.accessType;
+  }
+
+  /** One filesystem for a mount volume: from the capabilities, else the fsType parameter, else the default. */
+  private chooseFsType(capabilities: Capability[], parameters: Record<string, string>): string {
+    const f = this.backend.features;
+    const asked = new Set(capabilities.map((c) => c.fsType).filter((t) => t !== ''));
+    if (parameters.fsType) asked.add(parameters.fsType);
+    if (asked.size > 1) throw invalidArgument(`conflicting filesystem types asked for: ${[...asked].join(', ')}`);
+    const fsType = [...asked][0] ?? f.defaultFsType;
+    if (f.fsTypes.length > 0 && !f.fsTypes.includes(fsType)) {
+      throw invalidArgument(`fsType ${fsType} is not supported (supported: ${f.fsTypes.join(', ')})`);
+    }
+    return fsType;
+  }
+
+  private capabilityRefusal(volume: Volume, capabilities: Capability[]): string | undefined {
+    for (const c of capabilities) {
+      const why = unsupportedReason(c, this.backend.features);
+      if (why) return why;
+      if (c.accessType !== volume.accessType) return `volume ${volume.id} is a ${volume.accessType} volume, not ${c.accessType}`;
+      const fsType = volume.context.fsType;
+      if (c.accessType === 'mount' && c.fsType !== '' && fsType && c.fsType !== fsType) {
+        return `volume ${volume.id} is formatted ${fsType}, not ${c.fsType}`;
+      }
+    }
+    return undefined;
+  }
+
+  private parameterRefusal(parameters: Record<string, string>): string | undefined {
+    try {
+      checkParameters(parameters, this.backend.features);
+      return undefined;
+    } catch (e) {
+      if (e instanceof RexError) return e.message;
+      throw e;
+    }
+  }
+}
+
+function contextRefusal(volume: Volume, context: Record<string, string>): string | undefined {
+  for (const [k, v] of Object.entries(context ?? {})) {
+    if (volume.context[k] !== v) return `volume_context ${k}=${JSON.stringify(v)} does not match the volume's (${JSON.stringify(volume.context[k] ?? '')})`;
+  }
+  return undefined;
+}
+
+interface CreateShape {
+  range: CapacityRequest;
+  parameters: Record<string, string>;
+  accessType: Capability['accessType'];
+  fsType: string;
+  source?: { kind: string; id: string } | undefined;
+  topology?: { requisite: Record<string, string>[] } | undefined;
+}
+
+/** Why an existing volume does not answer a CreateVolume of the same name, or undefined when it does. */
+export function incompatibility(existing: Volume, req: CreateShape): string | undefined {
+  const { requiredBytes, limitBytes } = req.range;
+  if (existing.capacityBytes < requiredBytes) return `its capacity ${existing.capacityBytes} is below required_bytes ${requiredBytes}`;
+  if (limitBytes > 0 && existing.capacityBytes > limitBytes) return `its capacity ${existing.capacityBytes} is above limit_bytes ${limitBytes}`;
+  const strip = (p: Record<string, string>) => Object.entries(p).filter(([k]) => !isCoParameter(k)).sort(([a], [b]) => a.localeCompare(b));
+  if (JSON.stringify(strip(existing.parameters)) !== JSON.stringify(strip(req.parameters))) return 'it was created with other parameters';
+  if (existing.accessType !== req.accessType) return `it is a ${existing.accessType} volume`;
+  if (req.fsType && existing.context.fsType && existing.context.fsType !== req.fsType) return `it is formatted ${existing.context.fsType}`;
+  const src = (s?: { kind: string; id: string }) => (s ? `${s.kind}:${s.id}` : 'none');
+  if (src(existing.source) !== src(req.source)) return `its content source is ${src(existing.source)}`;
+  const requisite = req.topology?.requisite ?? [];
+  if (requisite.length > 0 && !existing.accessibleTopology.some((t) => requisite.some((r) => sameSegments(t, r)))) {
+    return 'it is not accessible from the requisite topology';
+  }
+  return undefined;
+}
+
+function sameSegments(a: Record<string, string>, b: Record<string, string>): boolean {
+  return Object.entries(b).every(([k, v]) => a[k] === v);
+}

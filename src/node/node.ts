@@ -1,0 +1,267 @@
+import { lstat } from 'node:fs/promises';
+import type { Backend, BlockSource, Capability, NodeSource } from '../backends/backend.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.js';
+import { faultPoint } from '../faults.js';
+import { fingerprint, type Inflight } from '../csi/inflight.js';
+import { unary, type RpcContext } from '../csi/rpc.js';
+import { checkMap, isReadOnlyMode, parseCapability, requirePath, requireString, unsupportedReason } from '../csi/validate.js';
+import {
+  blockDeviceSize,
+  filesystemType,
+  formatIfBlank,
+  mounter,
+  mountsAt,
+  volumeStats,
+  type FormattableFs,
+  type MountEntry,
+} from '../os/index.js';
+import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory } from './paths.js';
+import type { NodeHandlers } from '../csi/gen/csi/v1/Node.js';
+import type { NodeStageVolumeRequest__Output } from '../csi/gen/csi/v1/NodeStageVolumeRequest.js';
+import type { NodeStageVolumeResponse } from '../csi/gen/csi/v1/NodeStageVolumeResponse.js';
+import type { NodeUnstageVolumeRequest__Output } from '../csi/gen/csi/v1/NodeUnstageVolumeRequest.js';
+import type { NodeUnstageVolumeResponse } from '../csi/gen/csi/v1/NodeUnstageVolumeResponse.js';
+import type { NodePublishVolumeRequest__Output } from '../csi/gen/csi/v1/NodePublishVolumeRequest.js';
+import type { NodePublishVolumeResponse } from '../csi/gen/csi/v1/NodePublishVolumeResponse.js';
+import type { NodeUnpublishVolumeRequest__Output } from '../csi/gen/csi/v1/NodeUnpublishVolumeRequest.js';
+import type { NodeUnpublishVolumeResponse } from '../csi/gen/csi/v1/NodeUnpublishVolumeResponse.js';
+import type { NodeGetVolumeStatsRequest__Output } from '../csi/gen/csi/v1/NodeGetVolumeStatsRequest.js';
+import type { NodeGetVolumeStatsResponse } from '../csi/gen/csi/v1/NodeGetVolumeStatsResponse.js';
+import type { NodeGetInfoResponse } from '../csi/gen/csi/v1/NodeGetInfoResponse.js';
+import type { NodeGetCapabilitiesResponse } from '../csi/gen/csi/v1/NodeGetCapabilitiesResponse.js';
+import type { _csi_v1_NodeServiceCapability_RPC_Type as RpcType } from '../csi/gen/csi/v1/NodeServiceCapability.js';
+import type { VolumeCondition } from '../csi/gen/csi/v1/VolumeCondition.js';
+
+// The node service, for every backend: stage = make the volume present and (for mount volumes) put a
+// filesystem on the staging path; publish = bind it to the target. Everything it knows about what is
+// staged or published comes from the kernel (mount table, devices), so a restarted plugin carries on.
+
+export class NodeService {
+  constructor(
+    private readonly backend: Backend,
+    private readonly inflight: Inflight,
+  ) {}
+
+  capabilities(): RpcType[] {
+    const caps: RpcType[] = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION'];
+    if (this.backend.features.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
+    return caps;
+  }
+
+  handlers(ctx: RpcContext): Partial<NodeHandlers> {
+    return {
+      NodeStageVolume: unary(ctx, 'NodeStageVolume', (r: NodeStageVolumeRequest__Output) => this.stage(r)),
+      NodeUnstageVolume: unary(ctx, 'NodeUnstageVolume', (r: NodeUnstageVolumeRequest__Output) => this.unstage(r)),
+      NodePublishVolume: unary(ctx, 'NodePublishVolume', (r: NodePublishVolumeRequest__Output) => this.publish(r)),
+      NodeUnpublishVolume: unary(ctx, 'NodeUnpublishVolume', (r: NodeUnpublishVolumeRequest__Output) => this.unpublish(r)),
+      NodeGetVolumeStats: unary(ctx, 'NodeGetVolumeStats', (r: NodeGetVolumeStatsRequest__Output) => this.stats(r), { quiet: true }),
+      NodeGetCapabilities: unary(ctx, 'NodeGetCapabilities', async (): Promise<NodeGetCapabilitiesResponse> => ({
+        capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
+      }), { quiet: true }),
+      NodeGetInfo: unary(ctx, 'NodeGetInfo', () => this.info(), { quiet: true }),
+    };
+  }
+
+  async stage(req: NodeStageVolumeRequest__Output): Promise<NodeStageVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const staging = requirePath(req.staging_target_path, 'staging_target_path');
+    const cap = this.supportedCapability(req.volume_capability);
+    const args = {
+      volumeId: id,
+      publishContext: checkMap(req.publish_context, 'publish_context'),
+      volumeContext: checkMap(req.volume_context, 'volume_context'),
+      secrets: checkMap(req.secrets, 'secrets'),
+      readOnly: isReadOnlyMode(cap.accessMode),
+    };
+    return this.inflight.run('NodeStageVolume', [`vol:${id}`], fingerprint('NodeStageVolume', req), async () => {
+      await this.requireVolume(id);
+      await requireDirectory(staging, 'staging_target_path');
+      const top = (await mountsAt(staging)).at(-1);
+      if (top) {
+        if (await this.holdsVolume(top, id)) return {};
+        throw alreadyExists(`staging_target_path ${staging} already has ${top.source} (${top.fsType}) mounted, not volume ${id}`);
+      }
+      const wasPresent = (await this.backend.locateVolume(id)) !== undefined;
+      const source = await this.backend.openVolume(args);
+      faultPoint('node.stage.after-open');
+      if (cap.accessType === 'block') return {};
+      try {
+        await this.mountAtStaging(source, staging, cap, args.volumeContext, args.readOnly);
+      } catch (e) {
+        if (!wasPresent) await this.backend.closeVolume(id).catch(() => undefined); // leave nothing half-done
+        throw e;
+      }
+      return {};
+    });
+  }
+
+  async unstage(req: NodeUnstageVolumeRequest__Output): Promise<NodeUnstageVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const staging = requirePath(req.staging_target_path, 'staging_target_path');
+    return this.inflight.run('NodeUnstageVolume', [`vol:${id}`], fingerprint('NodeUnstageVolume', req), async () => {
+      await this.requireVolume(id);
+      const located = await this.backend.locateVolume(id);
+      if (located?.kind === 'block') {
+        const published = (await mountsOfDevice(located.device)).filter((m) => m.mountPoint !== staging);
+        if (published.length > 0) {
+          throw failedPrecondition(`volume ${id} is still published at ${published.map((m) => m.mountPoint).join(', ')}; unpublish it first`);
+        }
+      }
+      await mounter.unmount(staging);
+      faultPoint('node.unstage.after-unmount');
+      await this.backend.closeVolume(id);
+      return {};
+    });
+  }
+
+  async publish(req: NodePublishVolumeRequest__Output): Promise<NodePublishVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const target = requirePath(req.target_path, 'target_path');
+    const staging = requirePath(req.staging_target_path, 'staging_target_path');
+    const cap = this.supportedCapability(req.volume_capability);
+    checkMap(req.publish_context, 'publish_context');
+    checkMap(req.volume_context, 'volume_context');
+    checkMap(req.secrets, 'secrets');
+    const readOnly = req.readonly || isReadOnlyMode(cap.accessMode);
+    return this.inflight.run('NodePublishVolume', [`vol:${id}`], fingerprint('NodePublishVolume', req), async () => {
+      await this.requireVolume(id);
+      const source = await this.publishSource(id, staging, cap);
+      const top = (await mountsAt(target)).at(-1);
+      if (top) {
+        const same = (await this.holdsVolume(top, id)) && top.options.includes('ro') === readOnly;
+        if (same) return {};
+        throw alreadyExists(`target_path ${target} is already published${(await this.holdsVolume(top, id)) ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`);
+      }
+      const created = await createTarget(target, cap.accessType === 'block' ? 'file' : 'directory');
+      try {
+        await mounter.bindMount(source, target, { readOnly });
+      } catch (e) {
+        if (created) await removeTarget(target).catch(() => undefined);
+        throw e;
+      }
+      return {};
+    });
+  }
+
+  async unpublish(req: NodeUnpublishVolumeRequest__Output): Promise<NodeUnpublishVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const target = requirePath(req.target_path, 'target_path');
+    return this.inflight.run('NodeUnpublishVolume', [`vol:${id}`], fingerprint('NodeUnpublishVolume', req), async () => {
+      await this.requireVolume(id);
+      const top = (await mountsAt(target)).at(-1);
+      if (top && !(await this.holdsVolume(top, id))) {
+        throw failedPrecondition(`target_path ${target} has ${top.source} mounted, not volume ${id}; not unmounting it`);
+      }
+      await mounter.unmount(target);
+      faultPoint('node.unpublish.after-unmount');
+      await removeTarget(target);
+      return {};
+    });
+  }
+
+  async stats(req: NodeGetVolumeStatsRequest__Output): Promise<NodeGetVolumeStatsResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    const path = req.volume_path ?? '';
+    if (path === '') throw invalidArgument('volume_path is required');
+    await this.requireVolume(id);
+    const s = path.startsWith('/') ? await lstat(path).catch(() => undefined) : undefined;
+    if (!s) throw notFound(`volume_path ${JSON.stringify(path)} does not exist on this node`);
+    const located = await this.backend.locateVolume(id);
+    const top = (await mountsAt(path)).at(-1);
+    const condition = await this.conditionAt(id, path, top, located);
+    if (!s.isDirectory()) {
+      const total = located?.kind === 'block' ? await blockDeviceSize(located.device).catch(() => 0) : s.size;
+      return { usage: [{ unit: 'BYTES', total }], volume_condition: condition };
+    }
+    if (condition.abnormal) return { usage: [], volume_condition: condition };
+    const st = await volumeStats(path);
+    return {
+      usage: [
+        { unit: 'BYTES', total: st.totalBytes, available: st.availableBytes, used: st.usedBytes },
+        { unit: 'INODES', total: st.totalInodes, available: st.freeInodes, used: st.usedInodes },
+      ],
+      volume_condition: condition,
+    };
+  }
+
+  async info(): Promise<NodeGetInfoResponse> {
+    const info = await this.backend.nodeInfo();
+    return {
+      node_id: info.nodeId,
+      max_volumes_per_node: info.maxVolumesPerNode,
+      accessible_topology: info.topology ? { segments: info.topology } : null,
+    };
+  }
+
+  // ---- helpers
+
+  private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): Capability {
+    const cap = parseCapability(wire, 'volume_capability');
+    const why = unsupportedReason(cap, this.backend.features);
+    if (why) throw invalidArgument(why);
+    return cap;
+  }
+
+  private async requireVolume(id: string): Promise<void> {
+    if (!(await this.backend.volumeExists(id))) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
+  }
+
+  private async mountAtStaging(source: NodeSource, staging: string, cap: Capability, context: Record<string, string>, readOnly: boolean): Promise<void> {
+    const flags = [...cap.mountFlags, ...(readOnly ? ['ro'] : [])];
+    if (source.kind === 'filesystem') {
+      await mounter.mount(source.source, staging, source.fsType, [...source.options, ...flags]);
+      return;
+    }
+    const fsType = cap.fsType || source.fsType || context.fsType || this.backend.features.defaultFsType;
+    await this.ensureFilesystem(source, fsType);
+    faultPoint('node.stage.after-format');
+    await mounter.mount(source.device, staging, fsType, flags);
+    faultPoint('node.stage.after-mount');
+  }
+
+  /** Formats only a blank device of a volume made for mount access; anything else must already be fsType. */
+  private async ensureFilesystem(source: BlockSource, fsType: string): Promise<void> {
+    if (source.mayFormat) {
+      if (fsType !== 'ext4' && fsType !== 'xfs') throw invalidArgument(`cannot format a volume as ${fsType}; ext4 and xfs are supported`);
+      await formatIfBlank(source.device, fsType as FormattableFs);
+      return;
+    }
+    const found = await filesystemType(source.device);
+    if (found === undefined) {
+      throw failedPrecondition(`${source.device} holds no filesystem and this volume was not created for mount access; refusing to format it`);
+    }
+    if (found !== fsType) throw failedPrecondition(`${source.device} holds ${found}, not ${fsType}; refusing to reformat it`);
+  }
+
+  /** What NodePublish binds to the target: the staging mount, or the device itself for block access. */
+  private async publishSource(id: string, staging: string, cap: Capability): Promise<string> {
+    if (cap.accessType === 'block') {
+      const located = await this.backend.locateVolume(id);
+      if (located?.kind !== 'block') throw failedPrecondition(`volume ${id} is not staged on this node; call NodeStageVolume first`);
+      return located.device;
+    }
+    const top = (await mountsAt(staging)).at(-1);
+    if (!top || !(await this.holdsVolume(top, id))) {
+      throw failedPrecondition(`volume ${id} is not staged at ${staging}; call NodeStageVolume first`);
+    }
+    return staging;
+  }
+
+  /** Does this mount expose the given volume? */
+  private async holdsVolume(entry: MountEntry, id: string): Promise<boolean> {
+    const located = await this.backend.locateVolume(id);
+    if (!located) return false;
+    if (located.kind === 'block') return exposesDevice(entry, located.device, await deviceNumber(located.device));
+    return entry.source === located.source;
+  }
+
+  private async conditionAt(id: string, path: string, top: MountEntry | undefined, located: NodeSource | undefined): Promise<VolumeCondition> {
+    if (!located) return { abnormal: true, message: `volume ${id} is not attached to this node (its device is gone); stage it again` };
+    if (!top) return { abnormal: true, message: `nothing is mounted at ${path}: the mount was lost; unpublish and publish again` };
+    if (!(await this.holdsVolume(top, id))) return { abnormal: true, message: `${path} has ${top.source} mounted, not volume ${id}` };
+    if (top.superOptions.includes('ro') && !top.options.includes('ro')) {
+      return { abnormal: true, message: `the filesystem at ${path} was remounted read-only after errors; check the kernel log and fsck the volume` };
+    }
+    return { abnormal: false, message: 'volume is healthy' };
+  }
+}

@@ -1,0 +1,84 @@
+// Loop devices: attach and detach with losetup(8); look-ups read sysfs, which costs no fork.
+import { readdir, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { invalidArgument } from '../errors.js';
+import { run, isExecError } from './exec.js';
+import { canonicalPath } from './mountinfo.js';
+import { pathExists, statOrNotFound } from './fs.js';
+
+export interface LoopDevice {
+  device: string;
+  backingFile: string;
+  /** The backing file was unlinked after attach (sysfs shows it with a " (deleted)" suffix). */
+  deleted: boolean;
+}
+
+const SYS_BLOCK = '/sys/block';
+const DELETED_SUFFIX = ' (deleted)';
+
+export async function attachLoopDevice(file: string, opts: { readOnly?: boolean } = {}): Promise<string> {
+  await statOrNotFound(file, 'backing file');
+  // losetup retries on its own when a parallel attach takes the free device it found.
+  const { stdout } = await run('losetup', ['--find', '--show', ...(opts.readOnly ? ['--read-only'] : []), file]);
+  return stdout.trim();
+}
+
+export async function listLoopDevices(): Promise<LoopDevice[]> {
+  const names = (await readdir(SYS_BLOCK)).filter((n) => /^loop\d+$/.test(n));
+  const found = await Promise.all(names.map(readLoopDevice));
+  return found
+    .filter((d): d is LoopDevice => d !== undefined)
+    .sort((a, b) => loopNumber(a.device) - loopNumber(b.device));
+}
+
+/** Devices backed by file. A deleted backing file matches only while nothing new exists at its path. */
+export async function loopDevicesOf(file: string): Promise<string[]> {
+  const [path, exists, devices] = await Promise.all([canonicalPath(file), pathExists(file), listLoopDevices()]);
+  return devices.filter((d) => d.backingFile === path && (!d.deleted || !exists)).map((d) => d.device);
+}
+
+/** Detaches device; fine when it is already free. A device still in use is freed by the kernel on last close. */
+export async function detachLoopDevice(device: string): Promise<void> {
+  const name = basename(await canonicalPath(device));
+  if (!/^loop\d+$/.test(name)) throw invalidArgument(`${device} is not a loop device`);
+  if (!(await readLoopDevice(name))) return;
+  try {
+    await run('losetup', ['--detach', device]);
+  } catch (e) {
+    if (isExecError(e) && !(await readLoopDevice(name))) return; // detached by someone else meanwhile
+    throw e;
+  }
+}
+
+/** Makes the kernel see a grown backing file. */
+export async function refreshLoopCapacity(device: string): Promise<void> {
+  await run('losetup', ['--set-capacity', device]);
+}
+
+export async function blockDeviceSize(device: string): Promise<number> {
+  const name = basename(await canonicalPath(device));
+  try {
+    const sectors = await readFile(`/sys/class/block/${name}/size`, 'utf8');
+    return Number(sectors.trim()) * 512; // sysfs counts 512-byte sectors whatever the device's sector size
+  } catch {
+    await statOrNotFound(device, 'block device');
+    const { stdout } = await run('blockdev', ['--getsize64', device]);
+    return Number(stdout.trim());
+  }
+}
+
+async function readLoopDevice(name: string): Promise<LoopDevice | undefined> {
+  let raw: string;
+  try {
+    raw = await readFile(`${SYS_BLOCK}/${name}/loop/backing_file`, 'utf8');
+  } catch {
+    return undefined; // no loop/ directory: the device is free
+  }
+  const path = raw.replace(/\n$/, '');
+  const deleted = path.endsWith(DELETED_SUFFIX);
+  return { device: `/dev/${name}`, backingFile: deleted ? path.slice(0, -DELETED_SUFFIX.length) : path, deleted };
+}
+
+function loopNumber(device: string): number {
+  return Number(device.replace(/^\/dev\/loop/, ''));
+}

@@ -1,0 +1,86 @@
+// Mounting behind a small interface: today mount(8)/umount(8), later possibly mount(2)/umount2(2)
+// directly (the hot NodePublish path), without touching any caller.
+import { failedPrecondition } from '../errors.js';
+import { run, isExecError } from './exec.js';
+import { statOrNotFound } from './fs.js';
+import { mountsAt, type MountEntry } from './mountinfo.js';
+
+export interface BindMountOptions {
+  readOnly: boolean;
+  /** Per-mount flags such as nosuid, nodev, noexec. */
+  options?: string[];
+}
+
+export interface Mounter {
+  /** Mounts source on target; it does not check what is already there (callers decide idempotency). */
+  mount(source: string, target: string, fsType: string, options: string[]): Promise<void>;
+  bindMount(source: string, target: string, opts: BindMountOptions): Promise<void>;
+  /** Removes every mount stacked at target; fine when nothing is mounted or the path is missing. */
+  unmount(target: string): Promise<void>;
+}
+
+// Enough for any sane stack; a bound stops a loop when umount keeps "succeeding" without effect.
+const MAX_STACKED_MOUNTS = 32;
+
+async function mount(source: string, target: string, fsType: string, options: string[]): Promise<void> {
+  await statOrNotFound(target, 'mount point');
+  await run('mount', ['-t', fsType, ...optionArgs(options), source, target]);
+}
+
+async function bindMount(source: string, target: string, opts: BindMountOptions): Promise<void> {
+  const flags = [...(opts.readOnly ? ['ro'] : []), ...(opts.options ?? [])];
+  await Promise.all([statOrNotFound(source, 'bind source'), statOrNotFound(target, 'mount point')]);
+  await run('mount', ['--bind', ...optionArgs(flags), source, target]);
+  if (opts.readOnly) await ensureReadOnly(target, flags);
+}
+
+// The kernel ignores MS_RDONLY on a new bind; it takes a second MS_REMOUNT|MS_BIND|MS_RDONLY call.
+// mount(8) 2.38 makes both calls, older ones may not: check the top mount, remount when needed,
+// and never hand out a writable "read-only" bind.
+async function ensureReadOnly(target: string, flags: string[]): Promise<void> {
+  if (isReadOnly(await topMount(target))) return;
+  await run('mount', ['-o', ['remount', 'bind', ...flags].join(','), target]);
+  if (isReadOnly(await topMount(target))) return;
+  await unmountTop(target);
+  throw failedPrecondition(`bind mount at ${target} could not be made read-only`);
+}
+
+async function topMount(target: string): Promise<MountEntry | undefined> {
+  return (await mountsAt(target)).at(-1);
+}
+
+function isReadOnly(entry: MountEntry | undefined): boolean {
+  return entry?.options.includes('ro') ?? false;
+}
+
+async function unmount(target: string): Promise<void> {
+  for (let i = 0; i < MAX_STACKED_MOUNTS; i++) {
+    if ((await mountsAt(target)).length === 0) return;
+    await unmountTop(target);
+  }
+  throw failedPrecondition(`${target} still mounted after ${MAX_STACKED_MOUNTS} unmounts`);
+}
+
+async function unmountTop(target: string): Promise<void> {
+  const before = (await mountsAt(target)).length;
+  try {
+    await run('umount', [target]);
+  } catch (e) {
+    // Someone else unmounted it between our look and our umount: that is the outcome we wanted.
+    if (isExecError(e) && (await mountsAt(target)).length < before) return;
+    throw e;
+  }
+}
+
+function optionArgs(options: string[]): string[] {
+  return options.length > 0 ? ['-o', options.join(',')] : [];
+}
+
+export const mounter: Mounter = { mount, bindMount, unmount };
+
+/** Unmounts everything at target; returns whether anything was mounted there. */
+export async function unmountIfMounted(target: string, m: Mounter = mounter): Promise<boolean> {
+  if ((await mountsAt(target)).length === 0) return false;
+  await m.unmount(target);
+  return true;
+}

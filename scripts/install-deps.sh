@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what the tests need, and nothing when it is all there already (then it prints nothing).
+#   - Debian packages (apt-get; `apt-get update` only when something is missing)
+#   - csi-sanity, built from the Go module proxy into ./.bin (git-ignored)
+# Usage: bash scripts/install-deps.sh     (run as root, or with sudo available, on Debian 12)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use, with the commands they provide. Add a line to extend.
+APT_PACKAGES=(
+  e2fsprogs   # mkfs.ext4, resize2fs, e2fsck
+  xfsprogs    # mkfs.xfs, xfs_growfs
+  util-linux  # findmnt, blkid, wipefs
+  mount       # mount, umount, losetup
+  fdisk       # sfdisk
+  procps      # pgrep, ps (leak audit)
+)
+
+CSI_SANITY_MODULE=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity
+CSI_SANITY_VERSION=v5.4.0
+BIN_DIR="$PWD/.bin"
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+  else log "need root for: $*"; return 1
+  fi
+}
+
+# --- Debian packages -------------------------------------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq </dev/null >/dev/null
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+
+# --- csi-sanity ------------------------------------------------------------------------------------------
+# Rebuild when missing or when it is not the pinned version (the version is recorded beside it).
+stamp="$BIN_DIR/.csi-sanity.version"
+if [ ! -x "$BIN_DIR/csi-sanity" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$CSI_SANITY_VERSION" ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    for d in /usr/local/go/bin /usr/lib/go/bin "${HOME:-/nonexistent}/go/bin"; do
+      [ -x "$d/go" ] && PATH="$d:$PATH" && break
+    done
+  fi
+  command -v go >/dev/null 2>&1 || { log "go is not installed: cannot build csi-sanity"; exit 1; }
+
+  # Go needs a writable GOPATH (module cache) and GOCACHE. When HOME is unset, '/', or not writable (CI
+  # runners, sudo -H oddities), keep both inside the repo (.cache/ is git-ignored).
+  if [ -z "${HOME:-}" ] || [ "${HOME}" = / ] || [ ! -w "${HOME}" ]; then
+    export GOPATH="$PWD/.cache/go" GOCACHE="$PWD/.cache/go-build"
+  fi
+  # A module-mode flag from the environment (e.g. -mod=vendor) breaks `go install pkg@version`; keep only
+  # flags that are harmless, and make the module cache deletable (rm -rf) without chmod.
+  export GOFLAGS="-modcacherw -buildvcs=false"
+  export CGO_ENABLED=0 GO111MODULE=on
+  mkdir -p "$BIN_DIR"
+  log "building csi-sanity $CSI_SANITY_VERSION into .bin/ ($(go version | awk '{print $3}'))"
+  GOBIN="$BIN_DIR" go install "$CSI_SANITY_MODULE@$CSI_SANITY_VERSION" </dev/null
+  printf '%s\n' "$CSI_SANITY_VERSION" >"$stamp"
+fi

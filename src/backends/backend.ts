@@ -116,6 +116,63 @@ export interface BackendFeatures {
   parameterKeys: string[];
   /** the topology key volumes and nodes are labelled with, if any */
   topologyKeys: string[];
+  /** CreateSnapshot/DeleteSnapshot/ListSnapshots/GetSnapshot */
+  snapshots: boolean;
+  /** keys CreateSnapshot accepts in `parameters` */
+  snapshotParameterKeys: string[];
+  /** CreateVolume from a snapshot / from another volume */
+  cloneFromSnapshot: boolean;
+  cloneFromVolume: boolean;
+  /** GroupController: consistent snapshots of several volumes */
+  groupSnapshots: boolean;
+  /** ControllerExpandVolume: 'online' while published, 'offline' only when not, 'none' not at all */
+  expansion: 'none' | 'online' | 'offline';
+  /** ControllerModifyVolume: the mutable parameter keys accepted ([] = not supported) */
+  mutableParameterKeys: string[];
+}
+
+export interface Snapshot {
+  id: string;
+  /** the CO's name, recorded in the storage system so CreateSnapshot is idempotent */
+  name: string;
+  sourceVolumeId: string;
+  sizeBytes: number;
+  creationTime: Date;
+  readyToUse: boolean;
+  groupSnapshotId?: string;
+}
+
+export interface CreateSnapshotArgs {
+  name: string;
+  sourceVolumeId: string;
+  parameters: Record<string, string>;
+  secrets: Record<string, string>;
+}
+
+export interface SnapshotFilter {
+  snapshotId?: string;
+  sourceVolumeId?: string;
+}
+
+export interface GroupSnapshot {
+  id: string;
+  name: string;
+  snapshots: Snapshot[];
+  creationTime: Date;
+  readyToUse: boolean;
+}
+
+export interface CreateGroupSnapshotArgs {
+  name: string;
+  sourceVolumeIds: string[];
+  parameters: Record<string, string>;
+  secrets: Record<string, string>;
+}
+
+export interface ExpandResult {
+  capacityBytes: number;
+  /** the node must grow the filesystem (NodeExpandVolume) */
+  nodeExpansionRequired: boolean;
 }
 
 /** A block device the node service formats (if blank) and mounts, or hands out raw. */
@@ -171,6 +228,25 @@ export interface Backend {
   getCapacity?(args: CapacityArgs): Promise<CapacityInfo>;
   controllerPublish?(id: string, nodeId: string, readOnly: boolean, capability: Capability): Promise<Record<string, string>>;
   controllerUnpublish?(id: string, nodeId: string): Promise<void>;
+  /** Grows the volume to capacityBytes (already rounded and range-checked); a no-op when it is that big already. */
+  expandVolume?(id: string, capacityBytes: number, accessType: AccessType): Promise<ExpandResult>;
+  /** Applies mutable parameters (keys already checked against features.mutableParameterKeys). */
+  modifyVolume?(id: string, mutableParameters: Record<string, string>): Promise<void>;
+
+  // snapshots (features.snapshots); the protocol layer checks idempotency by name through findSnapshotByName
+  createSnapshot?(args: CreateSnapshotArgs): Promise<Snapshot>;
+  findSnapshotByName?(name: string): Promise<Snapshot | undefined>;
+  getSnapshot?(id: string): Promise<Snapshot | undefined>;
+  /** OK when already gone */
+  deleteSnapshot?(id: string): Promise<void>;
+  /** unknown tokens throw ABORTED */
+  listSnapshots?(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>>;
+
+  // group snapshots (features.groupSnapshots)
+  createGroupSnapshot?(args: CreateGroupSnapshotArgs): Promise<GroupSnapshot>;
+  findGroupSnapshotByName?(name: string): Promise<GroupSnapshot | undefined>;
+  getGroupSnapshot?(id: string): Promise<GroupSnapshot | undefined>;
+  deleteGroupSnapshot?(id: string): Promise<void>;
 
   // node side
   nodeInfo(): Promise<NodeInfo>;
@@ -180,6 +256,8 @@ export interface Backend {
   locateVolume(volumeId: string): Promise<NodeSource | undefined>;
   /** Undoes openVolume; idempotent. */
   closeVolume(volumeId: string): Promise<void>;
+  /** After a controller-side expansion: make the node's device show the new size (loop: losetup -c). */
+  refreshVolumeSize?(volumeId: string): Promise<void>;
   /** Is this a volume this backend could have made? (Used to tell NOT_FOUND from a missing volume.) */
   volumeExists(volumeId: string): Promise<boolean>;
 }

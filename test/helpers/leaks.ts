@@ -81,7 +81,7 @@ export async function listOurProcesses(): Promise<OurProcess[]> {
     }
     if (argv.length === 0) continue; // kernel thread or zombie
     const isPlugin = argv.some((a) => a.endsWith('dist/main.js')) && argv.some((a) => a.includes(TEST_ROOT));
-    const isSanity = basename(argv[0] ?? '') === 'csi-sanity';
+    const isSanity = basename(argv[0] ?? '') === 'csi-sanity' && argv.some((a) => a.includes(TEST_ROOT));
     if (isPlugin || isSanity) out.push({ pid, cmdline: argv.join(' ') });
   }
   return out.sort((a, b) => a.pid - b.pid);
@@ -93,7 +93,8 @@ export async function snapshotSystem(opts: SnapshotOptions = {}): Promise<System
   const mountScope = opts.mountScope === undefined ? TEST_ROOT : opts.mountScope;
   const [loops, mounts, processes] = await Promise.all([listLoopDevices(), listMounts(), listOurProcesses()]);
   return {
-    loops,
+    // only loop devices of files under the scope are ours (other runs on the machine have their own root)
+    loops: mountScope === null ? loops : loops.filter((l) => isUnder(l.backingFile, mountScope)),
     mounts: mountScope === null ? mounts : mounts.filter((m) => isUnder(m.target, mountScope)),
     processes,
     mountScope,

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readMountInfo } from '../../src/os/mountinfo.js';
 
-export const TEST_ROOT = '/tmp/rexcsi-test';
+// REXCSI_TEST_ROOT lets two test runs share a machine without seeing each other's devices as leaks.
+export const TEST_ROOT = process.env.REXCSI_TEST_ROOT ?? '/tmp/rexcsi-test';
 
 /** A fresh, unique directory such as /tmp/rexcsi-test/os-Xy12ab. */
 export async function makeTempDir(prefix: string): Promise<string> {

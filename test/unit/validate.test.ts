@@ -29,6 +29,13 @@ const features: BackendFeatures = {
   defaultVolumeBytes: 100 * MiB,
   parameterKeys: ['fsType'],
   topologyKeys: [],
+  snapshots: false,
+  snapshotParameterKeys: [],
+  cloneFromSnapshot: false,
+  cloneFromVolume: false,
+  groupSnapshots: false,
+  expansion: 'none',
+  mutableParameterKeys: [],
 };
 
 function codeOf(fn: () => unknown): string | undefined {

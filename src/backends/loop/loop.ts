@@ -57,6 +57,13 @@ export class LoopBackend implements Backend {
       defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
       parameterKeys: ['fsType'],
       topologyKeys: [NODE_TOPOLOGY_KEY],
+      snapshots: false,
+      snapshotParameterKeys: [],
+      cloneFromSnapshot: false,
+      cloneFromVolume: false,
+      groupSnapshots: false,
+      expansion: 'none',
+      mutableParameterKeys: [],
     };
   }
 

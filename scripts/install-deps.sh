@@ -42,6 +42,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 fi
 
+# --- moto (AWS API emulator for the ebs and efs tests) -----------------------------------------------------
+MOTO_VERSION=5.2.1
+if ! command -v moto_server >/dev/null 2>&1; then
+  log "installing moto[server]==$MOTO_VERSION with pip"
+  python3 -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" </dev/null
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+
 # --- csi-sanity ------------------------------------------------------------------------------------------
 # Rebuild when missing or when it is not the pinned version (the version is recorded beside it).
 stamp="$BIN_DIR/.csi-sanity.version"

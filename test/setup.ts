@@ -3,6 +3,7 @@
 // anything new is left, naming each leftover (see assertNoLeaks in helpers/leaks.ts).
 import { afterAll, beforeAll } from 'vitest';
 import { assertNoLeaks, snapshotSystem, type SystemSnapshot } from './helpers/leaks.js';
+import { stopAllMoto } from './helpers/moto.js';
 import { stopAllPlugins } from './helpers/plugin.js';
 
 let before: SystemSnapshot | undefined;
@@ -13,5 +14,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopAllPlugins();
+  await stopAllMoto();
   if (before) await assertNoLeaks(before);
 });

@@ -15,6 +15,7 @@ import { mounter, mountsAt, type Mounter } from '../../src/os/index.js';
 import { csiClients, expectGrpcError } from '../helpers/client.js';
 import { REGION, startEfsWorld, ZONE_WITH_TARGET, ZONE_WITHOUT_TARGET, type EfsWorld } from '../helpers/efs.js';
 import { startPlugin } from '../helpers/plugin.js';
+import { expectSanityPassed, killSanity, runCsiSanity, SANITY_TIMEOUT_MS } from '../helpers/sanity.js';
 import { Cleanup, makeTempDir } from '../helpers/tmp.js';
 
 let world: EfsWorld;
@@ -29,6 +30,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
+  killSanity();
   await cleanup.run();
 });
 
@@ -362,4 +364,34 @@ describe('over gRPC (the plugin process with --backend efs)', () => {
     await csi.controller.DeleteVolume({ volume_id: first.volume!.volume_id });
     expect(await world.accessPoints(fs)).toEqual([]);
   });
+});
+
+describe('csi-sanity v5.4.0, Controller and Identity specs (efs backend, moto)', () => {
+  it(
+    'passes with 0 failed',
+    async () => {
+      const fs = await world.createFileSystem();
+      const plugin = await startPlugin({
+        backend: 'efs',
+        name: 'sanity-efs',
+        args: ['--region', REGION, '--zone', ZONE_WITH_TARGET, '--endpoint-url', world.moto.endpoint],
+      });
+      cleanup.defer(() => plugin.cleanup());
+      const parameters = join(plugin.dir, 'parameters.yaml');
+      await writeFile(parameters, `fileSystemId: ${fs}\ndirectoryPerms: "700"\ngidRangeStart: "60000"\ngidRangeEnd: "60999"\n`);
+      const result = await runCsiSanity({
+        label: 'efs',
+        plugin,
+        args: [
+          // The Node specs need an NFS mount, which this machine cannot make (no kernel NFS client).
+          '-ginkgo.focus', 'Controller Service|Identity Service',
+          '-csi.testvolumeaccesstype', 'mount',
+          '-csi.testvolumeparameters', parameters,
+        ],
+        timeoutMs: 10 * 60_000,
+      });
+      expectSanityPassed('efs', result);
+    },
+    SANITY_TIMEOUT_MS,
+  );
 });

@@ -191,6 +191,8 @@ export interface FilesystemSource {
   source: string;
   fsType: string;
   options: string[];
+  /** the source the mount table shows, when a mount helper rewrites `source` (efs-utils: 127.0.0.1:/path) */
+  mountedAs?: string;
 }
 
 export type NodeSource = BlockSource | FilesystemSource;

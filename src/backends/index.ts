@@ -47,6 +47,21 @@ export const BACKENDS: BackendEntry[] = [
       return backend;
     },
   },
+  {
+    name: 'efs',
+    description: 'AWS EFS file systems and access points, mounted over NFSv4.1 (every node of a region)',
+    options: {
+      region: { type: 'string', env: 'AWS_REGION', description: 'AWS region of the volumes (e.g. us-east-1)' },
+      zone: { type: 'string', env: 'REXCSI_ZONE', description: "this node's availability zone (e.g. us-east-1a); efs: mount from the mount target there (unset: the file system's DNS name)" },
+      'endpoint-url': { type: 'string', description: 'AWS API endpoint URL (default: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else the SDK default)' },
+      'efs-utils': { type: 'boolean', env: 'REXCSI_EFS_UTILS', default: false, description: 'mount with amazon-efs-utils (mount -t efs -o tls); needed for access point volumes' },
+      'efs-work-dir': { type: 'string', env: 'REXCSI_EFS_WORK_DIR', description: 'where the controller mounts a file system root to delete access point directories (default: the temp dir)' },
+    },
+    async create(ctx) {
+      const { createEfsBackend } = await import('./efs/index.js');
+      return createEfsBackend(ctx);
+    },
+  },
 ];
 
 export function findBackend(name: string): BackendEntry | undefined {

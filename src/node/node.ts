@@ -252,7 +252,7 @@ export class NodeService {
     const located = await this.backend.locateVolume(id);
     if (!located) return false;
     if (located.kind === 'block') return exposesDevice(entry, located.device, await deviceNumber(located.device));
-    return entry.source === located.source;
+    return entry.source === (located.mountedAs ?? located.source);
   }
 
   private async conditionAt(id: string, path: string, top: MountEntry | undefined, located: NodeSource | undefined): Promise<VolumeCondition> {

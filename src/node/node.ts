@@ -255,6 +255,9 @@ export class NodeService {
     }
     const fsType = cap.fsType || source.fsType || context.fsType || this.backend.features.defaultFsType;
     const formatted = await this.ensureFilesystem(source, fsType);
+    // A snapshot restore or clone carries its source's xfs UUID, and xfs refuses to mount a second
+    // filesystem with a UUID already mounted; nouuid lets the copy mount beside its source.
+    if (fsType === 'xfs' && !flags.includes('nouuid')) flags.push('nouuid');
     faultPoint('node.stage.after-format');
     // A volume that grew while not mounted (expanded, or cloned larger than its source) gets its
     // filesystem grown here: ext* before the mount (needs no CAP_SYS_RESOURCE), xfs right after it.

@@ -7,7 +7,8 @@ import { mkdir, readFile, readdir, rm, statfs, unlink, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { blockDeviceSize, hasCapability, mounter, run } from '../../src/os/index.js';
-import { csiClients, expectGrpcError, type CsiClients } from '../helpers/client.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { csiClients, expectGrpcError, isServiceError, type CsiClients } from '../helpers/client.js';
 import { startPlugin, type PluginProcess } from '../helpers/plugin.js';
 import { Cleanup } from '../helpers/tmp.js';
 import type { VolumeCapability } from '../../src/csi/gen/csi/v1/VolumeCapability.js';
@@ -65,10 +66,17 @@ async function stageAndPublish(v: Made): Promise<{ target: string; staging: stri
   await mkdir(staging, { recursive: true });
   const target = join(base, 'target');
   await csi.node.NodeStageVolume({ volume_id: v.id, staging_target_path: staging, volume_capability: v.cap });
-  cleanup.defer(() => csi.node.NodeUnstageVolume({ volume_id: v.id, staging_target_path: staging }));
+  cleanup.defer(() => unlessGone(csi.node.NodeUnstageVolume({ volume_id: v.id, staging_target_path: staging })));
   await csi.node.NodePublishVolume({ volume_id: v.id, staging_target_path: staging, target_path: target, volume_capability: v.cap, readonly: false });
-  cleanup.defer(() => csi.node.NodeUnpublishVolume({ volume_id: v.id, target_path: target }));
+  cleanup.defer(() => unlessGone(csi.node.NodeUnpublishVolume({ volume_id: v.id, target_path: target })));
   return { target, staging };
+}
+
+/** A deferred node step for a volume the test itself may have unstaged and deleted already. */
+async function unlessGone(call: Promise<unknown>): Promise<void> {
+  await call.catch((e: unknown) => {
+    if (!isServiceError(e) || e.code !== grpcStatus.NOT_FOUND) throw e;
+  });
 }
 
 async function unpublishAndUnstage(v: Made, at: { target: string; staging: string }): Promise<void> {

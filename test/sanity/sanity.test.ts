@@ -93,6 +93,29 @@ function report(type: string, s: JUnitSummary): string {
   return lines.join('\n');
 }
 
+// The data services (issue: snapshots, clones, expansion, group snapshots): their specs must run and pass,
+// not be skipped. Each group is recognised by its spec names.
+const DATA_SERVICE_SPECS: Record<string, RegExp> = {
+  snapshots: /\b(Create|Delete|List)Snapshot \[|from an existing source snapshot|source snapshot is not found/,
+  clones: /from an existing source volume|source volume is not found/,
+  expansion: /ExpandVolume/,
+  'group snapshots': /GroupController/,
+};
+
+/** Per data service: passed/failed/skipped counts, one line each. */
+function dataServiceReport(type: string, s: JUnitSummary): { text: string; notPassed: string[] } {
+  const lines = [`csi-sanity ${type} data services:`];
+  const notPassed: string[] = [];
+  for (const [service, pattern] of Object.entries(DATA_SERVICE_SPECS)) {
+    const cases = s.cases.filter((c) => pattern.test(c.name));
+    const count = (o: JUnitCase['outcome']) => cases.filter((c) => c.outcome === o).length;
+    lines.push(`  ${service}: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
+    if (cases.length === 0) notPassed.push(`${service}: no specs found`);
+    notPassed.push(...cases.filter((c) => c.outcome !== 'passed').map((c) => `${service}: [${c.outcome}] ${c.name}`));
+  }
+  return { text: lines.join('\n'), notPassed };
+}
+
 describe('csi-sanity v5.4.0 (loop backend)', () => {
   for (const accessType of ['mount', 'block'] as const) {
     it(
@@ -135,9 +158,12 @@ describe('csi-sanity v5.4.0 (loop backend)', () => {
         }
         const summary = parseJUnit(await readFile(junitFile, 'utf8'));
         console.log(report(accessType, summary));
+        const data = dataServiceReport(accessType, summary);
+        console.log(data.text);
         if (run.stopped) throw new Error(`csi-sanity ${accessType}: ${run.stopped} (see ${logFile}, ${pluginLogFile})`);
         expect(summary.failed, `failed csi-sanity specs (see ${logFile}, ${pluginLogFile})`).toBe(0);
         expect(summary.passed).toBeGreaterThan(0);
+        expect(data.notPassed, 'data-service specs that did not run and pass').toEqual([]);
         expect(run.exitCode).toBe(0);
       },
       SANITY_TIMEOUT_MS + 2 * 60_000,

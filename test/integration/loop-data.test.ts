@@ -271,9 +271,24 @@ describe('snapshots and restores', () => {
   });
 });
 
+/** Can the filesystem at path be frozen now? "busy" means it is frozen already. Leaves it thawed. */
+async function isFrozen(path: string): Promise<boolean> {
+  try {
+    await run('fsfreeze', ['--freeze', path]);
+  } catch (e) {
+    if (/busy/i.test((e as Error).message)) return true;
+    throw e;
+  }
+  await run('fsfreeze', ['--unfreeze', path]);
+  return false;
+}
+
 describe('crash safety', () => {
-  it('a CreateSnapshot killed after its copy leaves no snapshot and a thawed volume; the retry makes a good one', async () => {
-    const crashing = await startPlugin({ name: 'loop-data-crash', env: { REXCSI_FAULT_POINT: 'loop.snapshot.after-copy' } });
+  it.each([
+    { point: 'loop.snapshot.while-frozen', frozenAfterCrash: true, leftoverImages: 0 },
+    { point: 'loop.snapshot.after-copy', frozenAfterCrash: false, leftoverImages: 1 },
+  ])('a CreateSnapshot killed at $point leaves no snapshot, a thawed volume once the plugin is back, and a good retry', async ({ point, frozenAfterCrash, leftoverImages }) => {
+    const crashing = await startPlugin({ name: 'loop-data-crash', env: { REXCSI_FAULT_POINT: point } });
     const c1 = csiClients(crashing.endpoint);
     cleanup.defer(() => crashing.cleanup());
     cleanup.defer(() => c1.close());
@@ -283,24 +298,26 @@ describe('crash safety', () => {
     await mkdir(staging);
     await c1.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCap('ext4') });
     cleanup.defer(() => mounter.unmount(staging)); // the survivor below unstages; this is the fallback
+    cleanup.defer(() => run('fsfreeze', ['--unfreeze', staging]).catch(() => undefined)); // never leave it frozen
     await writeFile(join(staging, 'data'), 'before the crash');
     await expect(c1.controller.CreateSnapshot({ name: 'crash-snap', source_volume_id: id })).rejects.toThrow();
     await crashing.waitForExit();
 
-    // Not frozen: a second freeze would fail with "busy" if the crashed plugin had left it frozen.
-    await run('fsfreeze', ['--freeze', staging]);
-    await run('fsfreeze', ['--unfreeze', staging]);
-    await writeFile(join(staging, 'data'), 'after the crash');
+    // A frozen filesystem outlives the process that froze it.
+    expect(await isFrozen(staging)).toBe(frozenAfterCrash);
 
-    // The same pool served by a plugin without the fault point: the copy without metadata is no snapshot.
+    // The same pool served by a plugin without the fault point: it thaws at start, and an image without
+    // metadata is no snapshot.
     const survivor = await startPlugin({ name: 'loop-data-survivor', args: ['--pool-dir', crashing.poolDir] });
+    expect(await isFrozen(staging)).toBe(false);
+    await writeFile(join(staging, 'data'), 'after the crash');
     const c2 = csiClients(survivor.endpoint);
     cleanup.defer(() => survivor.cleanup());
     cleanup.defer(() => c2.close());
     cleanup.defer(() => c2.controller.DeleteVolume({ volume_id: id }));
     cleanup.defer(() => c2.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }));
     expect((await c2.controller.ListSnapshots({})).entries).toEqual([]);
-    expect((await readdir(join(crashing.poolDir, 'snapshots'))).filter((n) => n.endsWith('.img'))).toHaveLength(1);
+    expect((await readdir(join(crashing.poolDir, 'snapshots'))).filter((n) => n.endsWith('.img'))).toHaveLength(leftoverImages);
     const { snapshot } = await c2.controller.CreateSnapshot({ name: 'crash-snap', source_volume_id: id });
     cleanup.defer(() => c2.controller.DeleteSnapshot({ snapshot_id: snapshot!.snapshot_id }));
     expect((await c2.controller.ListSnapshots({})).entries.map((e) => e.snapshot!.snapshot_id)).toEqual([snapshot!.snapshot_id]);

@@ -55,3 +55,18 @@ async function filesystemMountOf(device: string): Promise<string | undefined> {
   const mounts = (await mountsOfSource(device)).filter((m) => m.fsType !== 'devtmpfs');
   return mounts[0]?.mountPoint;
 }
+
+/**
+ * Thaws every filesystem on the given backing files. Run at start-up: a plugin killed during a copy
+ * would otherwise leave a volume frozen (its writers blocked) until someone thaws it by hand.
+ */
+export async function thawImages(images: string[]): Promise<void> {
+  const mountPoints: Frozen[] = [];
+  for (const image of images) {
+    for (const device of await loopDevicesOf(image)) {
+      const mountPoint = await filesystemMountOf(device);
+      if (mountPoint !== undefined) mountPoints.push({ mountPoint });
+    }
+  }
+  await thawAll(mountPoints);
+}

@@ -33,7 +33,7 @@ import {
   refreshLoopCapacity,
 } from '../../os/index.js';
 import { pageOfIds } from '../page-token.js';
-import { withFrozenImages } from './freeze.js';
+import { thawImages, withFrozenImages } from './freeze.js';
 import { Pool, type VolumeMeta } from './pool.js';
 import { LoopSnapshots } from './snapshots.js';
 
@@ -91,6 +91,9 @@ export class LoopBackend implements Backend {
   async init(): Promise<void> {
     await this.pool.init();
     await this.snapshots.init();
+    // A predecessor killed in the middle of a snapshot copy may have left a volume frozen.
+    const images = (await this.pool.listIds()).map((id) => this.pool.imagePath(id));
+    await thawImages(images);
   }
 
   async probe(): Promise<void> {

@@ -30,7 +30,10 @@ export class LoopSnapshots {
     await this.ensureRoom([source]);
     await this.store.removeImage(id); // a leftover of a crashed create: never handed out, so redone
     const takenAt = new Date();
-    await withFrozenImages([this.pool.imagePath(source.id)], () => copyFileSparse(this.pool.imagePath(source.id), this.store.imagePath(id)));
+    await withFrozenImages([this.pool.imagePath(source.id)], async () => {
+      faultPoint('loop.snapshot.while-frozen');
+      await copyFileSparse(this.pool.imagePath(source.id), this.store.imagePath(id));
+    });
     faultPoint('loop.snapshot.after-copy');
     const meta = snapshotMeta(id, args.name, source, takenAt);
     await this.store.writeSnapshot(meta);

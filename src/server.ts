@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Backend } from './backends/backend.js';
 import type { ServeConfig } from './config.js';
 import { ControllerService } from './controller/controller.js';
+import { GroupControllerService } from './controller/group-controller.js';
 import { Inflight } from './csi/inflight.js';
 import { csiProto } from './csi/proto.js';
 import type { RpcContext } from './csi/rpc.js';
@@ -64,6 +65,9 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
   server.addService(proto.Identity.service, identity.handlers(ctx));
   if (serveController) {
     server.addService(proto.Controller.service, new ControllerService(backend, inflight).handlers(ctx) as UntypedServiceImplementation);
+  }
+  if (serveController && backend.features.groupSnapshots) {
+    server.addService(proto.GroupController.service, new GroupControllerService(backend, inflight).handlers(ctx));
   }
   if (serveNode) server.addService(proto.Node.service, new NodeService(backend, inflight).handlers(ctx) as UntypedServiceImplementation);
 

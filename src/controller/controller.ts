@@ -1,11 +1,12 @@
-import type { Backend, Capability, CreateVolumeArgs, Volume } from '../backends/backend.js';
-import { alreadyExists, invalidArgument, notFound, RexError } from '../errors.js';
-import { toWireCondition, toWireVolume } from '../csi/convert.js';
+import type { Backend, Capability, CreateVolumeArgs, Volume, VolumeSource } from '../backends/backend.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, RexError } from '../errors.js';
+import { toWireCondition, toWireSnapshot, toWireVolume } from '../csi/convert.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
 import {
   checkMap,
   checkParameters,
+  checkSnapshotParameters,
   parseCapabilities,
   parseCapability,
   parseCapacityRange,
@@ -13,6 +14,7 @@ import {
   parseTopologyRequirement,
   requireString,
   resolveCapacity,
+  resolveExpansion,
   unsupportedReason,
   type CapacityRequest,
 } from '../csi/validate.js';
@@ -35,6 +37,16 @@ import type { ControllerPublishVolumeResponse } from '../csi/gen/csi/v1/Controll
 import type { ControllerUnpublishVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerUnpublishVolumeRequest.js';
 import type { ControllerUnpublishVolumeResponse } from '../csi/gen/csi/v1/ControllerUnpublishVolumeResponse.js';
 import type { _csi_v1_ControllerServiceCapability_RPC_Type as RpcType } from '../csi/gen/csi/v1/ControllerServiceCapability.js';
+import type { CreateSnapshotRequest__Output } from '../csi/gen/csi/v1/CreateSnapshotRequest.js';
+import type { CreateSnapshotResponse } from '../csi/gen/csi/v1/CreateSnapshotResponse.js';
+import type { DeleteSnapshotRequest__Output } from '../csi/gen/csi/v1/DeleteSnapshotRequest.js';
+import type { DeleteSnapshotResponse } from '../csi/gen/csi/v1/DeleteSnapshotResponse.js';
+import type { ListSnapshotsRequest__Output } from '../csi/gen/csi/v1/ListSnapshotsRequest.js';
+import type { ListSnapshotsResponse } from '../csi/gen/csi/v1/ListSnapshotsResponse.js';
+import type { GetSnapshotRequest__Output } from '../csi/gen/csi/v1/GetSnapshotRequest.js';
+import type { GetSnapshotResponse } from '../csi/gen/csi/v1/GetSnapshotResponse.js';
+import type { ControllerExpandVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerExpandVolumeRequest.js';
+import type { ControllerExpandVolumeResponse } from '../csi/gen/csi/v1/ControllerExpandVolumeResponse.js';
 
 /** Parameters the CO adds on its own (Kubernetes' external-provisioner); accepted, never compared. */
 const isCoParameter = (key: string): boolean => key.startsWith('csi.storage.k8s.io/');
@@ -53,6 +65,11 @@ export class ControllerService {
     if (f.listVolumesPublishedNodes) caps.push('LIST_VOLUMES_PUBLISHED_NODES');
     if (f.volumeCondition) caps.push('VOLUME_CONDITION');
     if (f.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
+    // GetSnapshot (alpha) is served but not advertised: csi-sanity v5.4.0 fails any plugin that lists
+    // GET_SNAPSHOT ("Unknown capability"), and COs find a snapshot by ListSnapshots(snapshot_id) anyway.
+    if (f.snapshots) caps.push('CREATE_DELETE_SNAPSHOT', 'LIST_SNAPSHOTS');
+    if (f.cloneFromVolume) caps.push('CLONE_VOLUME');
+    if (f.expansion !== 'none') caps.push('EXPAND_VOLUME');
     return caps;
   }
 
@@ -78,6 +95,15 @@ export class ControllerService {
         this.unpublish(r),
       );
     }
+    if (this.backend.features.snapshots) {
+      h.CreateSnapshot = unary(ctx, 'CreateSnapshot', (r: CreateSnapshotRequest__Output) => this.createSnapshot(r));
+      h.DeleteSnapshot = unary(ctx, 'DeleteSnapshot', (r: DeleteSnapshotRequest__Output) => this.deleteSnapshot(r));
+      h.ListSnapshots = unary(ctx, 'ListSnapshots', (r: ListSnapshotsRequest__Output) => this.listSnapshots(r));
+      h.GetSnapshot = unary(ctx, 'GetSnapshot', (r: GetSnapshotRequest__Output) => this.getSnapshot(r));
+    }
+    if (this.backend.features.expansion !== 'none') {
+      h.ControllerExpandVolume = unary(ctx, 'ControllerExpandVolume', (r: ControllerExpandVolumeRequest__Output) => this.expandVolume(r));
+    }
     return h;
   }
 
@@ -99,15 +125,17 @@ export class ControllerService {
       topology: parseTopologyRequirement(req.accessibility_requirements),
       source: parseContentSource(req.volume_content_source),
     };
-    if (args.source) throw invalidArgument(`volume_content_source is not supported by the ${this.backend.name} backend`);
-    return this.inflight.run('CreateVolume', [`name:${name}`], fingerprint('CreateVolume', req), async () => {
+    if (args.source) this.checkSourceSupported(args.source);
+    // A source volume is locked too: it must not be deleted, staged or grown while it is copied.
+    const keys = [`name:${name}`, ...(args.source?.kind === 'volume' ? [`vol:${args.source.id}`] : [])];
+    return this.inflight.run('CreateVolume', keys, fingerprint('CreateVolume', req), async () => {
       const existing = await this.backend.findVolumeByName(name);
       if (existing) {
         const why = incompatibility(existing, args);
         if (why) throw alreadyExists(`a volume named ${JSON.stringify(name)} already exists (${existing.id}) but ${why}`);
         return { volume: toWireVolume(existing) };
       }
-      const capacityBytes = resolveCapacity(range, this.backend.features, fsType);
+      const capacityBytes = resolveCapacity(args.source ? await this.rangeForSource(range, args.source) : range, this.backend.features, fsType);
       const create: CreateVolumeArgs = { ...args, capacityBytes, limitBytes: range.limitBytes };
       return { volume: toWireVolume(await this.backend.createVolume(create)) };
     });
@@ -214,9 +242,100 @@ export class ControllerService {
     return {};
   }
 
-  private async requireVolume(id: string): Promise<Volume> {
+  // ---- snapshots
+
+  async createSnapshot(req: CreateSnapshotRequest__Output): Promise<CreateSnapshotResponse> {
+    const sourceVolumeId = requireString(req.source_volume_id, 'source_volume_id');
+    const name = requireString(req.name, 'name');
+    const parameters = checkSnapshotParameters(req.parameters, this.backend.features);
+    const secrets = checkMap(req.secrets, 'secrets');
+    const keys = [`snapshot-name:${name}`, `vol:${sourceVolumeId}`];
+    return this.inflight.run('CreateSnapshot', keys, fingerprint('CreateSnapshot', req), async () => {
+      const existing = await this.backend.findSnapshotByName!(name);
+      if (existing) {
+        if (existing.sourceVolumeId !== sourceVolumeId) {
+          throw alreadyExists(`a snapshot named ${JSON.stringify(name)} already exists (${existing.id}) of volume ${existing.sourceVolumeId}, not ${sourceVolumeId}`);
+        }
+        return { snapshot: toWireSnapshot(existing) };
+      }
+      await this.requireVolume(sourceVolumeId, 'source volume');
+      return { snapshot: toWireSnapshot(await this.backend.createSnapshot!({ name, sourceVolumeId, parameters, secrets })) };
+    });
+  }
+
+  async deleteSnapshot(req: DeleteSnapshotRequest__Output): Promise<DeleteSnapshotResponse> {
+    const id = requireString(req.snapshot_id, 'snapshot_id');
+    checkMap(req.secrets, 'secrets');
+    await this.inflight.run('DeleteSnapshot', [`snap:${id}`], fingerprint('DeleteSnapshot', req), () => this.backend.deleteSnapshot!(id));
+    return {};
+  }
+
+  async listSnapshots(req: ListSnapshotsRequest__Output): Promise<ListSnapshotsResponse> {
+    if (req.max_entries < 0) throw invalidArgument('max_entries must not be negative');
+    checkMap(req.secrets, 'secrets');
+    const filter = {
+      ...(req.snapshot_id ? { snapshotId: req.snapshot_id } : {}),
+      ...(req.source_volume_id ? { sourceVolumeId: req.source_volume_id } : {}),
+    };
+    const page = await this.backend.listSnapshots!(filter, req.max_entries, req.starting_token ?? '');
+    return { entries: page.entries.map((s) => ({ snapshot: toWireSnapshot(s) })), next_token: page.nextToken };
+  }
+
+  async getSnapshot(req: GetSnapshotRequest__Output): Promise<GetSnapshotResponse> {
+    const id = requireString(req.snapshot_id, 'snapshot_id');
+    checkMap(req.secrets, 'secrets');
+    const snapshot = await this.backend.getSnapshot!(id);
+    if (!snapshot) throw notFound(`snapshot ${JSON.stringify(id)} does not exist`);
+    return { snapshot: toWireSnapshot(snapshot) };
+  }
+
+  // ---- expansion
+
+  async expandVolume(req: ControllerExpandVolumeRequest__Output): Promise<ControllerExpandVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    if (!req.capacity_range) throw invalidArgument('capacity_range is required');
+    const range = parseCapacityRange(req.capacity_range);
+    if (req.volume_capability) {
+      const why = unsupportedReason(parseCapability(req.volume_capability, 'volume_capability'), this.backend.features);
+      if (why) throw invalidArgument(why);
+    }
+    checkMap(req.secrets, 'secrets');
+    return this.inflight.run('ControllerExpandVolume', [`vol:${id}`], fingerprint('ControllerExpandVolume', req), async () => {
+      const volume = await this.requireVolume(id);
+      if (this.backend.features.expansion === 'offline' && volume.publishedNodes.length > 0) {
+        throw failedPrecondition(`volume ${id} can only grow while not published; it is published on ${volume.publishedNodes.join(', ')}`);
+      }
+      const capacityBytes = resolveExpansion(range, this.backend.features, volume.capacityBytes);
+      const result = await this.backend.expandVolume!(id, capacityBytes, volume.accessType);
+      return { capacity_bytes: result.capacityBytes, node_expansion_required: result.nodeExpansionRequired };
+    });
+  }
+
+  private checkSourceSupported(source: VolumeSource): void {
+    const f = this.backend.features;
+    if (source.kind === 'snapshot' && !f.cloneFromSnapshot) throw invalidArgument(`the ${this.backend.name} backend cannot create a volume from a snapshot`);
+    if (source.kind === 'volume' && !f.cloneFromVolume) throw invalidArgument(`the ${this.backend.name} backend cannot clone a volume`);
+  }
+
+  /** A volume made from a source holds all of it: at least the source's size, NOT_FOUND without a source. */
+  private async rangeForSource(range: CapacityRequest, source: VolumeSource): Promise<CapacityRequest> {
+    let sourceBytes: number;
+    if (source.kind === 'snapshot') {
+      const snapshot = await this.backend.getSnapshot?.(source.id);
+      if (!snapshot) throw notFound(`source snapshot ${JSON.stringify(source.id)} does not exist`);
+      sourceBytes = snapshot.sizeBytes;
+    } else {
+      sourceBytes = (await this.requireVolume(source.id, 'source volume')).capacityBytes;
+    }
+    if (range.limitBytes > 0 && range.limitBytes < sourceBytes) {
+      throw outOfRange(`the source ${source.kind} ${source.id} is ${sourceBytes} bytes, more than limit_bytes ${range.limitBytes}`);
+    }
+    return { requiredBytes: Math.max(range.requiredBytes, sourceBytes), limitBytes: range.limitBytes };
+  }
+
+  private async requireVolume(id: string, what = 'volume'): Promise<Volume> {
     const volume = await this.backend.getVolume(id);
-    if (!volume) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
+    if (!volume) throw notFound(`${what} ${JSON.stringify(id)} does not exist`);
     return volume;
   }
 

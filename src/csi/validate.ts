@@ -199,3 +199,34 @@ export function checkParameters(params: Record<string, string>, features: Backen
   }
   return p;
 }
+
+/** Snapshot (and group snapshot) parameters: only the keys the backend declares, plus the CO's own. */
+export function checkSnapshotParameters(params: Record<string, string>, features: BackendFeatures): Record<string, string> {
+  const p = checkMap(params, 'parameters');
+  for (const key of Object.keys(p)) {
+    if (!features.snapshotParameterKeys.includes(key) && !key.startsWith('csi.storage.k8s.io/')) {
+      const known = features.snapshotParameterKeys.length ? features.snapshotParameterKeys.join(', ') : 'none';
+      throw invalidArgument(`unknown snapshot parameter ${JSON.stringify(key)} (this backend accepts: ${known})`);
+    }
+  }
+  return p;
+}
+
+/**
+ * The size to grow a volume to: required_bytes rounded up to the backend's unit, or the current size when
+ * that is already enough. OUT_OF_RANGE for a shrink (limit_bytes below the current size) or a size the
+ * backend cannot make.
+ */
+export function resolveExpansion(range: CapacityRequest, features: BackendFeatures, currentBytes: number): number {
+  const { requiredBytes, limitBytes } = range;
+  if (requiredBytes === 0 && limitBytes === 0) throw invalidArgument('capacity_range must set required_bytes or limit_bytes');
+  if (limitBytes > 0 && limitBytes < currentBytes) {
+    throw outOfRange(`volume is ${currentBytes} bytes and cannot shrink: limit_bytes ${limitBytes} is below its size`);
+  }
+  const size = Math.max(roundUp(requiredBytes, features.allocationUnitBytes), currentBytes);
+  if (limitBytes > 0 && size > limitBytes) {
+    throw outOfRange(`no size between ${requiredBytes} and ${limitBytes} bytes can be allocated: sizes are multiples of ${features.allocationUnitBytes} bytes`);
+  }
+  if (size > features.maxVolumeBytes) throw outOfRange(`${size} bytes is more than the largest volume this backend makes (${features.maxVolumeBytes} bytes)`);
+  return size;
+}

@@ -4,7 +4,7 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '..
 import { faultPoint } from '../faults.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
-import { checkMap, isReadOnlyMode, parseCapability, requirePath, requireString, unsupportedReason } from '../csi/validate.js';
+import { checkMap, isReadOnlyMode, parseCapability, parseCapacityRange, requirePath, requireString, unsupportedReason } from '../csi/validate.js';
 import {
   blockDeviceSize,
   filesystemType,
@@ -15,6 +15,7 @@ import {
   type FormattableFs,
   type MountEntry,
 } from '../os/index.js';
+import { growFilesystemToDevice, isExt } from './grow.js';
 import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory } from './paths.js';
 import type { NodeHandlers } from '../csi/gen/csi/v1/Node.js';
 import type { NodeStageVolumeRequest__Output } from '../csi/gen/csi/v1/NodeStageVolumeRequest.js';
@@ -31,6 +32,8 @@ import type { NodeGetInfoResponse } from '../csi/gen/csi/v1/NodeGetInfoResponse.
 import type { NodeGetCapabilitiesResponse } from '../csi/gen/csi/v1/NodeGetCapabilitiesResponse.js';
 import type { _csi_v1_NodeServiceCapability_RPC_Type as RpcType } from '../csi/gen/csi/v1/NodeServiceCapability.js';
 import type { VolumeCondition } from '../csi/gen/csi/v1/VolumeCondition.js';
+import type { NodeExpandVolumeRequest__Output } from '../csi/gen/csi/v1/NodeExpandVolumeRequest.js';
+import type { NodeExpandVolumeResponse } from '../csi/gen/csi/v1/NodeExpandVolumeResponse.js';
 
 // The node service, for every backend: stage = make the volume present and (for mount volumes) put a
 // filesystem on the staging path; publish = bind it to the target. Everything it knows about what is
@@ -45,6 +48,7 @@ export class NodeService {
   capabilities(): RpcType[] {
     const caps: RpcType[] = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION'];
     if (this.backend.features.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
+    if (this.canExpand()) caps.push('EXPAND_VOLUME');
     return caps;
   }
 
@@ -59,6 +63,7 @@ export class NodeService {
         capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
       }), { quiet: true }),
       NodeGetInfo: unary(ctx, 'NodeGetInfo', () => this.info(), { quiet: true }),
+      ...(this.canExpand() ? { NodeExpandVolume: unary(ctx, 'NodeExpandVolume', (r: NodeExpandVolumeRequest__Output) => this.expand(r)) } : {}),
     };
   }
 
@@ -184,6 +189,38 @@ export class NodeService {
     };
   }
 
+  /**
+   * After ControllerExpandVolume: the node's device learns its new size (backend.refreshVolumeSize), then
+   * the filesystem mounted at volume_path grows to fill it. A block volume only needs the device.
+   */
+  async expand(req: NodeExpandVolumeRequest__Output): Promise<NodeExpandVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    if (!req.volume_path) throw invalidArgument('volume_path is required');
+    await this.requireVolume(id);
+    const path = requirePath(req.volume_path, 'volume_path');
+    const range = parseCapacityRange(req.capacity_range);
+    if (req.volume_capability) this.supportedCapability(req.volume_capability);
+    if (req.staging_target_path) requirePath(req.staging_target_path, 'staging_target_path');
+    checkMap(req.secrets, 'secrets');
+    return this.inflight.run('NodeExpandVolume', [`vol:${id}`], fingerprint('NodeExpandVolume', req), async () => {
+      const s = await lstat(path).catch(() => undefined);
+      if (!s) throw notFound(`volume_path ${path} does not exist on this node`);
+      const located = await this.backend.locateVolume(id);
+      if (!located) throw failedPrecondition(`volume ${id} is not staged on this node; stage it before expanding it here`);
+      if (located.kind === 'filesystem') return { capacity_bytes: 0 }; // a shared filesystem grows on its server
+      await this.backend.refreshVolumeSize?.(id);
+      const deviceBytes = await blockDeviceSize(located.device);
+      if (range.requiredBytes > deviceBytes) {
+        throw failedPrecondition(`the device of volume ${id} is ${deviceBytes} bytes, less than the ${range.requiredBytes} asked for; call ControllerExpandVolume first`);
+      }
+      if (!s.isDirectory()) return { capacity_bytes: deviceBytes };
+      const top = (await mountsAt(path)).at(-1);
+      if (!top || !(await this.holdsVolume(top, id))) throw failedPrecondition(`volume ${id} is not mounted at ${path}`);
+      await growFilesystemToDevice(located.device, path, top.fsType);
+      return { capacity_bytes: deviceBytes };
+    });
+  }
+
   async info(): Promise<NodeGetInfoResponse> {
     const info = await this.backend.nodeInfo();
     return {
@@ -194,6 +231,10 @@ export class NodeService {
   }
 
   // ---- helpers
+
+  private canExpand(): boolean {
+    return this.backend.features.expansion !== 'none' && this.backend.features.nodeSource === 'block';
+  }
 
   private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): Capability {
     const cap = parseCapability(wire, 'volume_capability');
@@ -213,24 +254,37 @@ export class NodeService {
       return;
     }
     const fsType = cap.fsType || source.fsType || context.fsType || this.backend.features.defaultFsType;
-    await this.ensureFilesystem(source, fsType);
+    const formatted = await this.ensureFilesystem(source, fsType);
+    // A snapshot restore or clone carries its source's xfs UUID, and xfs refuses to mount a second
+    // filesystem with a UUID already mounted; nouuid lets the copy mount beside its source.
+    if (fsType === 'xfs' && !flags.includes('nouuid')) flags.push('nouuid');
     faultPoint('node.stage.after-format');
+    // A volume that grew while not mounted (expanded, or cloned larger than its source) gets its
+    // filesystem grown here: ext* before the mount (needs no CAP_SYS_RESOURCE), xfs right after it.
+    const mayGrow = !formatted && !readOnly;
+    if (mayGrow && isExt(fsType)) await growFilesystemToDevice(source.device, undefined, fsType);
     await mounter.mount(source.device, staging, fsType, flags);
     faultPoint('node.stage.after-mount');
+    if (mayGrow && fsType === 'xfs') {
+      await growFilesystemToDevice(source.device, staging, fsType).catch(async (e: unknown) => {
+        await mounter.unmount(staging).catch(() => undefined);
+        throw e;
+      });
+    }
   }
 
   /** Formats only a blank device of a volume made for mount access; anything else must already be fsType. */
-  private async ensureFilesystem(source: BlockSource, fsType: string): Promise<void> {
+  private async ensureFilesystem(source: BlockSource, fsType: string): Promise<boolean> {
     if (source.mayFormat) {
       if (fsType !== 'ext4' && fsType !== 'xfs') throw invalidArgument(`cannot format a volume as ${fsType}; ext4 and xfs are supported`);
-      await formatIfBlank(source.device, fsType as FormattableFs);
-      return;
+      return (await formatIfBlank(source.device, fsType as FormattableFs)) === 'formatted';
     }
     const found = await filesystemType(source.device);
     if (found === undefined) {
       throw failedPrecondition(`${source.device} holds no filesystem and this volume was not created for mount access; refusing to format it`);
     }
     if (found !== fsType) throw failedPrecondition(`${source.device} holds ${found}, not ${fsType}; refusing to reformat it`);
+    return false;
   }
 
   /** What NodePublish binds to the target: the staging mount, or the device itself for block access. */

@@ -147,3 +147,26 @@ export function expectSanityPassed(label: string, r: SanityResult): void {
   expect(r.summary.passed).toBeGreaterThan(0);
   expect(r.run.exitCode).toBe(0);
 }
+
+// Spec groups that must run and pass (not be skipped) where a backend advertises them; recognised by name.
+export const DATA_SERVICE_SPECS: Record<string, RegExp> = {
+  snapshots: /\b(Create|Delete)Snapshot \[|\bListSnapshots \[|from an existing source snapshot|source snapshot is not found/,
+  clones: /from an existing source volume|source volume is not found/,
+  expansion: /ExpandVolume/,
+  'group snapshots': /GroupController/,
+};
+
+/** Prints passed/failed/skipped per spec group and fails if any spec of those groups did not run and pass. */
+export function expectGroupsPassed(label: string, s: JUnitSummary, groups: Record<string, RegExp>): void {
+  const lines = [`csi-sanity ${label} data services:`];
+  const notPassed: string[] = [];
+  for (const [group, pattern] of Object.entries(groups)) {
+    const cases = s.cases.filter((c) => pattern.test(c.name));
+    const count = (o: JUnitCase['outcome']) => cases.filter((c) => c.outcome === o).length;
+    lines.push(`  ${group}: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
+    if (cases.length === 0) notPassed.push(`${group}: no specs found`);
+    notPassed.push(...cases.filter((c) => c.outcome !== 'passed').map((c) => `${group}: [${c.outcome}] ${c.name}`));
+  }
+  console.log(lines.join('\n'));
+  expect(notPassed, 'data-service specs that did not run and pass').toEqual([]);
+}

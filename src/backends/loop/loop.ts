@@ -4,24 +4,43 @@ import type {
   BackendFeatures,
   CapacityArgs,
   CapacityInfo,
+  CreateGroupSnapshotArgs,
+  CreateSnapshotArgs,
   CreateVolumeArgs,
+  ExpandResult,
+  GroupSnapshot,
   NodeInfo,
   NodeSource,
   NodeVolumeArgs,
   Page,
+  Snapshot,
+  SnapshotFilter,
   Volume,
   VolumeCondition,
+  AccessType,
 } from '../backend.js';
-import { failedPrecondition, isRexError, notFound, resourceExhausted, unavailable } from '../../errors.js';
+import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
-import { attachLoopDevice, createSparseFile, detachLoopDevice, listLoopDevices, loopDevicesOf, missingTools } from '../../os/index.js';
+import {
+  attachLoopDevice,
+  copyFileSparse,
+  createSparseFile,
+  detachLoopDevice,
+  growFile,
+  listLoopDevices,
+  loopDevicesOf,
+  missingTools,
+  refreshLoopCapacity,
+} from '../../os/index.js';
 import { pageOfIds } from '../page-token.js';
+import { thawImages, withFrozenImages } from './freeze.js';
 import { Pool, type VolumeMeta } from './pool.js';
+import { LoopSnapshots } from './snapshots.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 export const NODE_TOPOLOGY_KEY = 'topology.rexcsi.io/node';
-const TOOLS = ['losetup', 'blkid', 'mount', 'umount', 'mkfs.ext4'];
+const TOOLS = ['losetup', 'blkid', 'mount', 'umount', 'mkfs.ext4', 'cp', 'fsfreeze', 'blockdev'];
 
 export interface LoopConfig {
   poolDir: string;
@@ -36,10 +55,12 @@ export class LoopBackend implements Backend {
   readonly name = 'loop';
   readonly features: BackendFeatures;
   private readonly pool: Pool;
+  private readonly snapshots: LoopSnapshots;
   private readonly topology: Record<string, string>;
 
   constructor(private readonly config: LoopConfig) {
     this.pool = new Pool(config.poolDir);
+    this.snapshots = new LoopSnapshots(this.pool);
     this.topology = { [NODE_TOPOLOGY_KEY]: config.nodeId };
     this.features = {
       accessTypes: ['mount', 'block'],
@@ -57,18 +78,22 @@ export class LoopBackend implements Backend {
       defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
       parameterKeys: ['fsType'],
       topologyKeys: [NODE_TOPOLOGY_KEY],
-      snapshots: false,
+      snapshots: true,
       snapshotParameterKeys: [],
-      cloneFromSnapshot: false,
-      cloneFromVolume: false,
-      groupSnapshots: false,
-      expansion: 'none',
+      cloneFromSnapshot: true,
+      cloneFromVolume: true,
+      groupSnapshots: true,
+      expansion: 'online',
       mutableParameterKeys: [],
     };
   }
 
   async init(): Promise<void> {
     await this.pool.init();
+    await this.snapshots.init();
+    // A predecessor killed in the middle of a snapshot copy may have left a volume frozen.
+    const images = (await this.pool.listIds()).map((id) => this.pool.imagePath(id));
+    await thawImages(images);
   }
 
   async probe(): Promise<void> {
@@ -96,7 +121,8 @@ export class LoopBackend implements Backend {
     // No metadata means no volume: a backing file left by a create or delete that crashed part-way was
     // never handed out, so it is removed rather than reused (it may hold a deleted volume's data).
     await this.pool.removeImage(id);
-    await createSparseFile(this.pool.imagePath(id), args.capacityBytes);
+    if (args.source) await this.fillFromSource(id, args);
+    else await createSparseFile(this.pool.imagePath(id), args.capacityBytes);
     faultPoint('loop.create.after-file');
     const meta: VolumeMeta = {
       version: 1,
@@ -113,6 +139,88 @@ export class LoopBackend implements Backend {
     return this.toVolume(meta, [], undefined);
   }
 
+  /**
+   * A clone: the source's bytes copied into the new backing file, which then grows to the asked capacity
+   * (the filesystem follows at its first stage). A source volume is frozen while staged, like a snapshot.
+   */
+  private async fillFromSource(id: string, args: CreateVolumeArgs): Promise<void> {
+    const source = args.source!;
+    const from =
+      source.kind === 'snapshot'
+        ? await this.snapshots.requireImage(source.id).then(({ image, meta }) => ({ image, accessType: meta.accessType, fsType: meta.fsType, bytes: meta.sizeBytes }))
+        : await this.sourceVolume(source.id);
+    if (args.accessType === 'mount' && from.accessType === 'mount' && from.fsType !== '' && from.fsType !== args.fsType) {
+      throw invalidArgument(`${source.kind} ${source.id} holds a ${from.fsType} filesystem; ask for fs_type ${from.fsType} (not ${args.fsType}) to restore it`);
+    }
+    if (args.capacityBytes < from.bytes) throw outOfRange(`${source.kind} ${source.id} is ${from.bytes} bytes; a volume made from it cannot be smaller (asked ${args.capacityBytes})`);
+    const target = this.pool.imagePath(id);
+    if (source.kind === 'volume') await withFrozenImages([from.image], () => copyFileSparse(from.image, target));
+    else await copyFileSparse(from.image, target);
+    await growFile(target, args.capacityBytes);
+  }
+
+  private async sourceVolume(id: string): Promise<{ image: string; accessType: AccessType; fsType: string; bytes: number }> {
+    const meta = await this.pool.readMeta(id);
+    if (!meta) throw notFound(`source volume ${JSON.stringify(id)} does not exist`);
+    return { image: this.pool.imagePath(id), accessType: meta.accessType, fsType: meta.fsType, bytes: meta.capacityBytes };
+  }
+
+  /** Grows the backing file, then the metadata (a retry after a crash in between finds the file grown). */
+  async expandVolume(id: string, capacityBytes: number, accessType: AccessType): Promise<ExpandResult> {
+    const meta = await this.pool.readMeta(id);
+    if (!meta) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
+    if (capacityBytes < meta.capacityBytes) throw outOfRange(`volume ${id} is ${meta.capacityBytes} bytes; it cannot shrink to ${capacityBytes}`);
+    if (capacityBytes > meta.capacityBytes) {
+      const free = await this.pool.freeBytes();
+      if (capacityBytes - meta.capacityBytes > free) throw resourceExhausted(`the loop pool ${this.pool.root} has ${free} bytes free, less than the ${capacityBytes - meta.capacityBytes} bytes the growth needs`);
+      await growFile(this.pool.imagePath(id), capacityBytes);
+      faultPoint('loop.expand.after-file');
+      await this.pool.writeMeta({ ...meta, capacityBytes });
+    }
+    // Controller and node share this host: a block volume's attached device sees its new size right away.
+    await this.refreshVolumeSize(id);
+    return { capacityBytes, nodeExpansionRequired: accessType === 'mount' };
+  }
+
+  // ---- snapshots and group snapshots (see snapshots.ts)
+
+  createSnapshot(args: CreateSnapshotArgs): Promise<Snapshot> {
+    return this.snapshots.create(args);
+  }
+
+  findSnapshotByName(name: string): Promise<Snapshot | undefined> {
+    return this.snapshots.findByName(name);
+  }
+
+  getSnapshot(id: string): Promise<Snapshot | undefined> {
+    return this.snapshots.get(id);
+  }
+
+  deleteSnapshot(id: string): Promise<void> {
+    return this.snapshots.delete(id);
+  }
+
+  listSnapshots(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>> {
+    return this.snapshots.list(filter, maxEntries, startingToken);
+  }
+
+  createGroupSnapshot(args: CreateGroupSnapshotArgs): Promise<GroupSnapshot> {
+    return this.snapshots.createGroup(args);
+  }
+
+  findGroupSnapshotByName(name: string): Promise<GroupSnapshot | undefined> {
+    return this.snapshots.findGroupByName(name);
+  }
+
+  getGroupSnapshot(id: string): Promise<GroupSnapshot | undefined> {
+    return this.snapshots.getGroup(id);
+  }
+
+  deleteGroupSnapshot(id: string): Promise<void> {
+    return this.snapshots.deleteGroup(id);
+  }
+
+  /** Snapshots are independent copies: deleting their source volume leaves them restorable. */
   async deleteVolume(id: string): Promise<void> {
     if (!Pool.isId(id)) return; // not a name this pool could have issued: already gone
     const devices = await loopDevicesOf(this.pool.imagePath(id));
@@ -187,6 +295,12 @@ export class LoopBackend implements Backend {
     for (const device of await loopDevicesOf(this.pool.imagePath(volumeId))) await detachLoopDevice(device);
   }
 
+  /** losetup --set-capacity on every device of the volume, so the kernel sees a grown backing file. */
+  async refreshVolumeSize(volumeId: string): Promise<void> {
+    if (!Pool.isId(volumeId)) return;
+    for (const device of await loopDevicesOf(this.pool.imagePath(volumeId))) await refreshLoopCapacity(device);
+  }
+
   async volumeExists(volumeId: string): Promise<boolean> {
     try {
       return (await this.pool.readMeta(volumeId)) !== undefined;
@@ -219,6 +333,13 @@ export class LoopBackend implements Backend {
       const s = await stat(this.pool.imagePath(meta.id));
       if (s.size < meta.capacityBytes) return { abnormal: true, message: `backing file is ${s.size} bytes, smaller than the volume (${meta.capacityBytes})` };
     } catch {
+      const devices = await loopDevicesOf(this.pool.imagePath(meta.id));
+      if (devices.length > 0) {
+        return {
+          abnormal: true,
+          message: `backing file ${this.pool.imagePath(meta.id)} was deleted while attached to ${devices.join(', ')}: its data survives only until the device is detached; copy it off now`,
+        };
+      }
       return { abnormal: true, message: `backing file ${this.pool.imagePath(meta.id)} is missing: the volume's data is gone` };
     }
     return { abnormal: false, message: 'volume is healthy' };

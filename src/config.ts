@@ -10,6 +10,9 @@ import { BACKENDS, findBackend, type BackendEntry, type OptionSpec } from './bac
 
 export type Mode = 'controller' | 'node' | 'both';
 
+/** The CSI wire packages served on the socket: csi.v1, csi.v0 (spec 0.2/0.3, Mesos 1.6-1.7), or both. */
+export type CsiVersions = 'v1' | 'v0' | 'both';
+
 export interface ServeConfig {
   backend: BackendEntry;
   /** absolute path of the unix socket */
@@ -24,6 +27,7 @@ export interface ServeConfig {
   socketMode: number;
   socketGroup?: number | undefined;
   backendOptions: Record<string, string | boolean | string[] | undefined>;
+  csiVersions: CsiVersions;
 }
 
 export class ConfigError extends Error {}
@@ -42,6 +46,7 @@ const COMMON: Record<string, OptionSpec> = {
   'shutdown-timeout': { type: 'string', env: 'REXCSI_SHUTDOWN_TIMEOUT', default: '30', description: 'seconds in-flight calls may take to finish on SIGTERM' },
   'socket-mode': { type: 'string', env: 'REXCSI_SOCKET_MODE', default: '0660', description: 'permission bits of the socket (octal)' },
   'socket-group': { type: 'string', env: 'REXCSI_SOCKET_GROUP', description: 'numeric group id that owns the socket' },
+  'csi-versions': { type: 'string', env: 'REXCSI_CSI_VERSIONS', default: 'both', description: 'CSI packages served: v1, v0 (CSI 0.2/0.3 for Mesos 1.6-1.7) or both' },
 };
 
 export const DEFAULT_ENDPOINT = './run/rexcsi.sock';
@@ -109,6 +114,11 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
   const mode = str('mode')!;
   if (mode !== 'controller' && mode !== 'node' && mode !== 'both') throw new ConfigError(`--mode=${JSON.stringify(mode)}: expected controller, node or both`);
 
+  const csiVersions = str('csi-versions')!;
+  if (csiVersions !== 'v1' && csiVersions !== 'v0' && csiVersions !== 'both') {
+    throw new ConfigError(`--csi-versions=${JSON.stringify(csiVersions)}: expected v1, v0 or both`);
+  }
+
   const endpoint = env.CSI_ENDPOINT || str('endpoint') || DEFAULT_ENDPOINT;
   const nodeId = str('node-id') || env.MESOS_AGENT_ID || hostname();
   if (Buffer.byteLength(nodeId) > 128) throw new ConfigError(`--node-id is longer than the CSI limit of 128 bytes`);
@@ -133,5 +143,6 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
     socketMode: parseInteger('socket-mode', str('socket-mode')!, 0, 8),
     socketGroup: group !== undefined ? parseInteger('socket-group', group, 0) : undefined,
     backendOptions,
+    csiVersions,
   };
 }

@@ -12,6 +12,10 @@ import { csiProto } from './csi/proto.js';
 import type { RpcContext } from './csi/rpc.js';
 import { IdentityService } from './identity/identity.js';
 import { NodeService } from './node/node.js';
+import { csiProtoV0 } from './csi/v0/proto.js';
+import { v0IdentityHandlers } from './csi/v0/identity.js';
+import { v0ControllerHandlers } from './csi/v0/controller.js';
+import { v0NodeHandlers } from './csi/v0/node.js';
 import { checkNodePrivileges } from './os/index.js';
 
 // The gRPC server and the socket's life: refuse to start over a file that is not our stale socket,
@@ -62,14 +66,24 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
   const proto = csiProto().csi.v1;
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const identity = new IdentityService(backend, { pluginName: config.pluginName, serveController, serveNode, nodeProblem });
-  server.addService(proto.Identity.service, identity.handlers(ctx));
-  if (serveController) {
-    server.addService(proto.Controller.service, new ControllerService(backend, inflight).handlers(ctx) as UntypedServiceImplementation);
+  const controller = new ControllerService(backend, inflight);
+  const node = new NodeService(backend, inflight);
+  // Unregistered services answer UNIMPLEMENTED, which is how Mesos tells which CSI version is spoken.
+  if (config.csiVersions !== 'v0') {
+    server.addService(proto.Identity.service, identity.handlers(ctx));
+    if (serveController) server.addService(proto.Controller.service, controller.handlers(ctx) as UntypedServiceImplementation);
+    if (serveController && backend.features.groupSnapshots) {
+      server.addService(proto.GroupController.service, new GroupControllerService(backend, inflight).handlers(ctx));
+    }
+    if (serveNode) server.addService(proto.Node.service, node.handlers(ctx) as UntypedServiceImplementation);
   }
-  if (serveController && backend.features.groupSnapshots) {
-    server.addService(proto.GroupController.service, new GroupControllerService(backend, inflight).handlers(ctx));
+  // csi.v0 is a translation onto the same three services: one implementation, one set of locks.
+  if (config.csiVersions !== 'v1') {
+    const v0 = csiProtoV0().csi.v0;
+    server.addService(v0.Identity.service, v0IdentityHandlers(identity, ctx));
+    if (serveController) server.addService(v0.Controller.service, v0ControllerHandlers(controller, ctx) as UntypedServiceImplementation);
+    if (serveNode) server.addService(v0.Node.service, v0NodeHandlers(node, ctx));
   }
-  if (serveNode) server.addService(proto.Node.service, new NodeService(backend, inflight).handlers(ctx) as UntypedServiceImplementation);
 
   await claimSocketPath(config.socketPath);
   await new Promise<void>((resolve, reject) => {

@@ -148,7 +148,8 @@ export class NodeService {
     });
   }
 
-  async unpublish(req: NodeUnpublishVolumeRequest__Output): Promise<NodeUnpublishVolumeResponse> {
+  /** `keepTarget`: CSI v0 semantics, where the CO made the target directory and removes it itself. */
+  async unpublish(req: NodeUnpublishVolumeRequest__Output, opts: { keepTarget?: boolean } = {}): Promise<NodeUnpublishVolumeResponse> {
     const id = requireString(req.volume_id, 'volume_id');
     const target = requirePath(req.target_path, 'target_path');
     return this.inflight.run('NodeUnpublishVolume', [`vol:${id}`], fingerprint('NodeUnpublishVolume', req), async () => {
@@ -159,7 +160,7 @@ export class NodeService {
       }
       await mounter.unmount(target);
       faultPoint('node.unpublish.after-unmount');
-      await removeTarget(target);
+      if (!opts.keepTarget) await removeTarget(target);
       return {};
     });
   }

@@ -48,6 +48,17 @@ export async function detachLoopDevice(device: string): Promise<void> {
     if (isExecError(e) && !(await readLoopDevice(name))) return; // detached by someone else meanwhile
     throw e;
   }
+  await waitUntilDetached(name);
+}
+
+/**
+ * losetup --detach on a device the kernel still holds for a moment (just after umount) only marks it
+ * autoclear and returns. Wait briefly for the release, so a DeleteVolume right after NodeUnstage does not
+ * see the volume as still staged (Mesos does not retry a FAILED_PRECONDITION on DeleteVolume).
+ */
+async function waitUntilDetached(name: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await readLoopDevice(name)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** Makes the kernel see a grown backing file. */

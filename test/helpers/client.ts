@@ -62,7 +62,7 @@ export function grpcTarget(endpoint: string): string {
   return `unix:${endpoint}`; // relative path
 }
 
-function promisify<Def extends grpc.ServiceDefinition>(client: grpc.Client, service: Def, serviceName: string): PromiseClient<Def> {
+export function promisify<Def extends grpc.ServiceDefinition>(client: grpc.Client, service: Def, serviceName: string): PromiseClient<Def> {
   const out: Record<string, (req: unknown, opts?: CallOptions) => Promise<unknown>> = {};
   for (const method of Object.keys(service)) {
     const fn = (client as unknown as Record<string, Function>)[method];

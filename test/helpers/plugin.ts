@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { csiClients } from './client.js';
@@ -32,12 +33,14 @@ export interface StartPluginOptions {
   env?: Record<string, string>;
   /** `--mode`; not passed when unset (the plugin's default is both). */
   mode?: PluginMode;
-  /** `--node-id` (default: unique per plugin). */
-  nodeId?: string;
+  /** `--node-id` (default: unique per plugin); null passes none, so the plugin takes MESOS_AGENT_ID or the hostname. */
+  nodeId?: string | null;
   /** Prefix of the temp dir name, for telling runs apart (default 'plugin'). */
   name?: string;
   /** How long to wait for the socket and a ready Probe (default 20 s). */
   readyTimeoutMs?: number;
+  /** Readiness check instead of csi.v1.Identity/Probe (e.g. csi.v0's for a plugin serving only v0); throws when not ready. */
+  ready?: (endpoint: string) => Promise<void>;
 }
 
 export interface PluginProcess {
@@ -106,7 +109,7 @@ class Plugin implements PluginProcess {
     this.socketPath = join(dir, 'csi.sock');
     this.endpoint = `unix://${this.socketPath}`;
     this.poolDir = join(dir, 'pool');
-    this.nodeId = opts.nodeId ?? `node-${basename(dir)}`;
+    this.nodeId = opts.nodeId === null ? (opts.env?.['MESOS_AGENT_ID'] ?? hostname()) : (opts.nodeId ?? `node-${basename(dir)}`);
     this.argv = [
       PLUGIN_MAIN,
       'serve',
@@ -115,8 +118,7 @@ class Plugin implements PluginProcess {
       '--endpoint',
       this.endpoint,
       ...(backend === 'loop' ? ['--pool-dir', this.poolDir] : []),
-      '--node-id',
-      this.nodeId,
+      ...(opts.nodeId === null ? [] : ['--node-id', this.nodeId]),
       ...(opts.mode ? ['--mode', opts.mode] : []),
       ...(opts.args ?? []),
     ];
@@ -191,7 +193,14 @@ class Plugin implements PluginProcess {
         const { code, signal } = this.exitInfo;
         throw this.failure(`exited (${signal ?? `code ${code}`}) before it was ready`);
       }
-      if (await isSocket(this.socketPath)) {
+      if ((await isSocket(this.socketPath)) && this.opts.ready) {
+        try {
+          await this.opts.ready(this.endpoint);
+          return;
+        } catch (e) {
+          last = `readiness check failed: ${e instanceof Error ? e.message : String(e)}`;
+        }
+      } else if (await isSocket(this.socketPath)) {
         // A fresh client per attempt: a channel that failed once waits out a reconnect backoff.
         const csi = csiClients(this.endpoint);
         try {

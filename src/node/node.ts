@@ -83,7 +83,7 @@ export class NodeService {
       }
       const wasPresent = (await this.backend.locateVolume(id)) !== undefined;
       const source = await this.backend.openVolume(args);
-      faultPoint('node.stage.after-open');
+      await faultPoint('node.stage.after-open');
       if (cap.accessType === 'block') return {};
       try {
         await this.mountAtStaging(source, staging, cap, args.volumeContext, args.readOnly);
@@ -108,8 +108,9 @@ export class NodeService {
         }
       }
       await mounter.unmount(staging);
-      faultPoint('node.unstage.after-unmount');
+      await faultPoint('node.unstage.after-unmount');
       await this.backend.closeVolume(id);
+      await faultPoint('node.unstage.after-close');
       return {};
     });
   }
@@ -133,12 +134,14 @@ export class NodeService {
         throw alreadyExists(`target_path ${target} is already published${(await this.holdsVolume(top, id)) ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`);
       }
       const created = await createTarget(target, cap.accessType === 'block' ? 'file' : 'directory');
+      await faultPoint('node.publish.after-target');
       try {
         await mounter.bindMount(source, target, { readOnly });
       } catch (e) {
         if (created) await removeTarget(target).catch(() => undefined);
         throw e;
       }
+      await faultPoint('node.publish.after-bind');
       return {};
     });
   }
@@ -153,7 +156,7 @@ export class NodeService {
         throw failedPrecondition(`target_path ${target} has ${top.source} mounted, not volume ${id}; not unmounting it`);
       }
       await mounter.unmount(target);
-      faultPoint('node.unpublish.after-unmount');
+      await faultPoint('node.unpublish.after-unmount');
       await removeTarget(target);
       return {};
     });
@@ -214,9 +217,9 @@ export class NodeService {
     }
     const fsType = cap.fsType || source.fsType || context.fsType || this.backend.features.defaultFsType;
     await this.ensureFilesystem(source, fsType);
-    faultPoint('node.stage.after-format');
+    await faultPoint('node.stage.after-format');
     await mounter.mount(source.device, staging, fsType, flags);
-    faultPoint('node.stage.after-mount');
+    await faultPoint('node.stage.after-mount');
   }
 
   /** Formats only a blank device of a volume made for mount access; anything else must already be fsType. */

@@ -97,7 +97,7 @@ export class LoopBackend implements Backend {
     // never handed out, so it is removed rather than reused (it may hold a deleted volume's data).
     await this.pool.removeImage(id);
     await createSparseFile(this.pool.imagePath(id), args.capacityBytes);
-    faultPoint('loop.create.after-file');
+    await faultPoint('loop.create.after-file');
     const meta: VolumeMeta = {
       version: 1,
       id,
@@ -110,6 +110,7 @@ export class LoopBackend implements Backend {
       ...(args.source ? { source: args.source } : {}),
     };
     await this.pool.writeMeta(meta);
+    await faultPoint('loop.create.after-meta');
     return this.toVolume(meta, [], undefined);
   }
 
@@ -120,7 +121,7 @@ export class LoopBackend implements Backend {
       throw failedPrecondition(`volume ${id} is staged on node ${this.config.nodeId} (${devices.join(', ')}); unstage it before deleting`);
     }
     await this.pool.removeMeta(id);
-    faultPoint('loop.delete.after-meta');
+    await faultPoint('loop.delete.after-meta');
     await this.pool.removeImage(id);
   }
 

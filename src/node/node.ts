@@ -15,7 +15,7 @@ import {
   type FormattableFs,
   type MountEntry,
 } from '../os/index.js';
-import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory } from './paths.js';
+import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory, requireLiteralPath } from './paths.js';
 import type { NodeHandlers } from '../csi/gen/csi/v1/Node.js';
 import type { NodeStageVolumeRequest__Output } from '../csi/gen/csi/v1/NodeStageVolumeRequest.js';
 import type { NodeStageVolumeResponse } from '../csi/gen/csi/v1/NodeStageVolumeResponse.js';
@@ -75,6 +75,7 @@ export class NodeService {
     };
     return this.inflight.run('NodeStageVolume', [`vol:${id}`], fingerprint('NodeStageVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(staging, 'staging_target_path');
       await requireDirectory(staging, 'staging_target_path');
       const top = (await mountsAt(staging)).at(-1);
       if (top) {
@@ -100,6 +101,11 @@ export class NodeService {
     const staging = requirePath(req.staging_target_path, 'staging_target_path');
     return this.inflight.run('NodeUnstageVolume', [`vol:${id}`], fingerprint('NodeUnstageVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(staging, 'staging_target_path');
+      const top = (await mountsAt(staging)).at(-1);
+      if (top && !(await this.holdsVolume(top, id))) {
+        throw failedPrecondition(`staging_target_path ${staging} has ${top.source} mounted, not volume ${id}; not unmounting it`);
+      }
       const located = await this.backend.locateVolume(id);
       if (located?.kind === 'block') {
         const published = (await mountsOfDevice(located.device)).filter((m) => m.mountPoint !== staging);
@@ -126,6 +132,8 @@ export class NodeService {
     const readOnly = req.readonly || isReadOnlyMode(cap.accessMode);
     return this.inflight.run('NodePublishVolume', [`vol:${id}`], fingerprint('NodePublishVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(target, 'target_path');
+      await requireLiteralPath(staging, 'staging_target_path');
       const source = await this.publishSource(id, staging, cap);
       const top = (await mountsAt(target)).at(-1);
       if (top) {
@@ -151,6 +159,7 @@ export class NodeService {
     const target = requirePath(req.target_path, 'target_path');
     return this.inflight.run('NodeUnpublishVolume', [`vol:${id}`], fingerprint('NodeUnpublishVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(target, 'target_path');
       const top = (await mountsAt(target)).at(-1);
       if (top && !(await this.holdsVolume(top, id))) {
         throw failedPrecondition(`target_path ${target} has ${top.source} mounted, not volume ${id}; not unmounting it`);

@@ -4,6 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FAULT_POINTS, type FaultPointName } from '../../src/faults.js';
+import { Pool } from '../../src/backends/loop/pool.js';
 import { loopDevicesOf } from '../../src/os/index.js';
 import { startPlugin, type PluginProcess, type StartPluginOptions } from '../helpers/plugin.js';
 
@@ -30,6 +31,8 @@ export interface ReliabilityBackend {
   metadataPath(plugin: PluginProcess, volumeId: string): string;
   /** Where the volume's data lives, for checksums. */
   dataPath(plugin: PluginProcess, volumeId: string): string;
+  /** The volume id CreateVolume gives a name (to find a volume whose creator gave up waiting). */
+  idForName(name: string): string;
 }
 
 const loop: ReliabilityBackend = {
@@ -48,6 +51,7 @@ const loop: ReliabilityBackend = {
   attachedDevices: (plugin, id) => loopDevicesOf(join(plugin.poolDir, 'volumes', `${id}.img`)),
   metadataPath: (plugin, id) => join(plugin.poolDir, 'volumes', `${id}.json`),
   dataPath: (plugin, id) => join(plugin.poolDir, 'volumes', `${id}.img`),
+  idForName: (name) => Pool.idForName(name),
 };
 
 const ALL: Record<string, ReliabilityBackend> = { loop };

@@ -1,10 +1,12 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const ci = Boolean(process.env['CI']) && process.env['CI'] !== 'false';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/hostile sends hostile paths: only inside ../shared/tools/sandbox.sh (scripts/test.sh, REXCSI_SANDBOXED=1).
+    exclude: [...configDefaults.exclude, ...(process.env['REXCSI_SANDBOXED'] === '1' ? [] : ['test/hostile/**'])],
     // Test files share loop devices, mounts and /tmp/rexcsi-test: one file at a time.
     fileParallelism: false,
     pool: 'forks',
@@ -15,7 +17,7 @@ export default defineConfig({
     reporters: [
       ci ? 'verbose' : 'default',
       // scripts/test.sh reads the counts from here for its closing line.
-      ['json', { outputFile: 'test-results/vitest.json' }],
+      ['json', { outputFile: process.env['REXCSI_VITEST_JSON'] ?? 'test-results/vitest.json' }],
     ],
   },
 });

@@ -1,9 +1,56 @@
-// Named crash points for the crash-consistency tests. `REXCSI_FAULT_POINT=<name>` makes the process die
-// with SIGKILL the first time it reaches that point; unset (production), a check is one comparison.
+// Named fault points for the reliability tests (docs/reliability.md lists them). Unset in production, a
+// point costs one comparison.
+//   REXCSI_FAULT_POINT=<name>          the process dies with SIGKILL the first time it reaches <name>.
+//   REXCSI_FAULT_DELAY=<name>:<ms>[,<name>:<ms>...]
+//                                      reaching <name> waits <ms> milliseconds first (a slow backend, so a
+//                                      test can let a caller's deadline pass while the operation runs on).
 const armed = process.env.REXCSI_FAULT_POINT ?? '';
+const delays = parseDelays(process.env.REXCSI_FAULT_DELAY ?? '');
 
-export function faultPoint(name: string): void {
+/** The fault points of the volume lifecycle (create, stage, publish and back down), all crash-tested. */
+export const LIFECYCLE_FAULT_POINTS = [
+  'loop.create.after-file',
+  'loop.create.after-meta',
+  'loop.delete.after-meta',
+  'node.stage.after-open',
+  'node.stage.after-format',
+  'node.stage.after-mount',
+  'node.publish.after-target',
+  'node.publish.after-bind',
+  'node.unpublish.after-unmount',
+  'node.unstage.after-unmount',
+  'node.unstage.after-close',
+] as const;
+
+/** The fault points of the loop backend's data services (test/integration/loop-data.test.ts). */
+export const DATA_SERVICE_FAULT_POINTS = [
+  'loop.expand.after-file',
+  'loop.snapshot.while-frozen',
+  'loop.snapshot.after-copy',
+  'loop.group.after-copy',
+  'loop.group.delete.after-members',
+] as const;
+
+/** Every fault point in the code. */
+export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS] as const;
+
+export type FaultPointName = (typeof FAULT_POINTS)[number];
+
+export async function faultPoint(name: FaultPointName): Promise<void> {
+  const ms = delays.get(name);
+  if (ms !== undefined) await new Promise<void>((resolve) => setTimeout(resolve, ms));
   if (armed !== '' && armed === name) {
     process.kill(process.pid, 'SIGKILL');
   }
+}
+
+function parseDelays(spec: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const item of spec.split(',')) {
+    const at = item.lastIndexOf(':');
+    if (at <= 0) continue;
+    const ms = Number(item.slice(at + 1));
+    if (Number.isFinite(ms) && ms >= 0) out.set(item.slice(0, at), ms);
+  }
+  return out;
 }

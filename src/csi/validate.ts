@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { invalidArgument, outOfRange } from '../errors.js';
 import type { AccessMode, BackendFeatures, Capability, TopologyRequirement, VolumeSource } from '../backends/backend.js';
 import type { VolumeCapability__Output } from './gen/csi/v1/VolumeCapability.js';
@@ -61,7 +62,8 @@ export function requirePath(value: string | undefined | null, field: string): st
   if (hasControlChars(value)) throw invalidArgument(`${field} must not contain control characters`);
   if (!value.startsWith('/')) throw invalidArgument(`${field} must be an absolute path, got ${JSON.stringify(value)}`);
   if (value.split('/').some((part) => part === '..')) throw invalidArgument(`${field} must not contain '..'`);
-  return value;
+  // `/a/./b/` and `/a//b` name /a/b; rmdir and mount(8) treat the spelled forms differently (EINVAL on `.`).
+  return posix.resolve(value);
 }
 
 export function checkMap(map: Record<string, string> | undefined | null, field: string): Record<string, string> {

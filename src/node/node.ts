@@ -16,7 +16,7 @@ import {
   type MountEntry,
 } from '../os/index.js';
 import { growFilesystemToDevice, isExt } from './grow.js';
-import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory } from './paths.js';
+import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory, requireLiteralPath } from './paths.js';
 import type { NodeHandlers } from '../csi/gen/csi/v1/Node.js';
 import type { NodeStageVolumeRequest__Output } from '../csi/gen/csi/v1/NodeStageVolumeRequest.js';
 import type { NodeStageVolumeResponse } from '../csi/gen/csi/v1/NodeStageVolumeResponse.js';
@@ -80,6 +80,7 @@ export class NodeService {
     };
     return this.inflight.run('NodeStageVolume', [`vol:${id}`], fingerprint('NodeStageVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(staging, 'staging_target_path');
       await requireDirectory(staging, 'staging_target_path');
       const top = (await mountsAt(staging)).at(-1);
       if (top) {
@@ -88,7 +89,7 @@ export class NodeService {
       }
       const wasPresent = (await this.backend.locateVolume(id)) !== undefined;
       const source = await this.backend.openVolume(args);
-      faultPoint('node.stage.after-open');
+      await faultPoint('node.stage.after-open');
       if (cap.accessType === 'block') return {};
       try {
         await this.mountAtStaging(source, staging, cap, args.volumeContext, args.readOnly);
@@ -105,6 +106,11 @@ export class NodeService {
     const staging = requirePath(req.staging_target_path, 'staging_target_path');
     return this.inflight.run('NodeUnstageVolume', [`vol:${id}`], fingerprint('NodeUnstageVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(staging, 'staging_target_path');
+      const top = (await mountsAt(staging)).at(-1);
+      if (top && !(await this.holdsVolume(top, id))) {
+        throw failedPrecondition(`staging_target_path ${staging} has ${top.source} mounted, not volume ${id}; not unmounting it`);
+      }
       const located = await this.backend.locateVolume(id);
       if (located?.kind === 'block') {
         const published = (await mountsOfDevice(located.device)).filter((m) => m.mountPoint !== staging);
@@ -113,8 +119,9 @@ export class NodeService {
         }
       }
       await mounter.unmount(staging);
-      faultPoint('node.unstage.after-unmount');
+      await faultPoint('node.unstage.after-unmount');
       await this.backend.closeVolume(id);
+      await faultPoint('node.unstage.after-close');
       return {};
     });
   }
@@ -130,6 +137,8 @@ export class NodeService {
     const readOnly = req.readonly || isReadOnlyMode(cap.accessMode);
     return this.inflight.run('NodePublishVolume', [`vol:${id}`], fingerprint('NodePublishVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(target, 'target_path');
+      await requireLiteralPath(staging, 'staging_target_path');
       const source = await this.publishSource(id, staging, cap);
       const top = (await mountsAt(target)).at(-1);
       if (top) {
@@ -138,12 +147,14 @@ export class NodeService {
         throw alreadyExists(`target_path ${target} is already published${(await this.holdsVolume(top, id)) ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`);
       }
       const created = await createTarget(target, cap.accessType === 'block' ? 'file' : 'directory');
+      await faultPoint('node.publish.after-target');
       try {
         await mounter.bindMount(source, target, { readOnly });
       } catch (e) {
         if (created) await removeTarget(target).catch(() => undefined);
         throw e;
       }
+      await faultPoint('node.publish.after-bind');
       return {};
     });
   }
@@ -154,12 +165,13 @@ export class NodeService {
     const target = requirePath(req.target_path, 'target_path');
     return this.inflight.run('NodeUnpublishVolume', [`vol:${id}`], fingerprint('NodeUnpublishVolume', req), async () => {
       await this.requireVolume(id);
+      await requireLiteralPath(target, 'target_path');
       const top = (await mountsAt(target)).at(-1);
       if (top && !(await this.holdsVolume(top, id))) {
         throw failedPrecondition(`target_path ${target} has ${top.source} mounted, not volume ${id}; not unmounting it`);
       }
       await mounter.unmount(target);
-      faultPoint('node.unpublish.after-unmount');
+      await faultPoint('node.unpublish.after-unmount');
       if (!opts.keepTarget) await removeTarget(target);
       return {};
     });
@@ -259,13 +271,13 @@ export class NodeService {
     // A snapshot restore or clone carries its source's xfs UUID, and xfs refuses to mount a second
     // filesystem with a UUID already mounted; nouuid lets the copy mount beside its source.
     if (fsType === 'xfs' && !flags.includes('nouuid')) flags.push('nouuid');
-    faultPoint('node.stage.after-format');
+    await faultPoint('node.stage.after-format');
     // A volume that grew while not mounted (expanded, or cloned larger than its source) gets its
     // filesystem grown here: ext* before the mount (needs no CAP_SYS_RESOURCE), xfs right after it.
     const mayGrow = !formatted && !readOnly;
     if (mayGrow && isExt(fsType)) await growFilesystemToDevice(source.device, undefined, fsType);
     await mounter.mount(source.device, staging, fsType, flags);
-    faultPoint('node.stage.after-mount');
+    await faultPoint('node.stage.after-mount');
     if (mayGrow && fsType === 'xfs') {
       await growFilesystemToDevice(source.device, staging, fsType).catch(async (e: unknown) => {
         await mounter.unmount(staging).catch(() => undefined);

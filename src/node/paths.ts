@@ -1,5 +1,5 @@
-import { lstat, mkdir, open, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { lstat, mkdir, open, realpath, rmdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { deviceMajor, deviceMinor, readMountInfo, type MountEntry } from '../os/index.js';
 
@@ -15,6 +15,26 @@ async function lstatOrUndefined(path: string) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+/**
+ * A CO-given path must be where it says: no directory on the way is a symbolic link and the path itself is
+ * not one. Otherwise a mount, mkdir or umount would land elsewhere (outside the CO's directories).
+ * A missing parent is left to the caller (nothing can be mounted or removed there).
+ */
+export async function requireLiteralPath(path: string, field: string): Promise<void> {
+  const parent = dirname(resolve(path));
+  let real: string;
+  try {
+    real = await realpath(parent);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') throw invalidArgument(`${field} ${path} is not a usable path (${code})`);
+    throw e;
+  }
+  if (real !== parent) throw invalidArgument(`${field} ${path} goes through a symbolic link (${parent} is ${real}); refusing to follow it`);
+  if ((await lstatOrUndefined(path))?.isSymbolicLink()) throw invalidArgument(`${field} ${path} is a symbolic link; refusing to follow it`);
 }
 
 /** A path the CO must have created (the staging path): an existing directory, not a symlink. */

@@ -63,8 +63,11 @@ export interface PluginProcess {
   kill(signal?: NodeJS.Signals): void;
   /** Resolves to the exit code (null if killed by a signal); rejects after timeoutMs (default 10 s). */
   waitForExit(timeoutMs?: number): Promise<number | null>;
-  /** stop() then start again on the same socket, pool and node id; waits until ready. */
-  restart(): Promise<void>;
+  /**
+   * stop() then start again on the same socket, pool and node id; waits until ready. `env` is added on top
+   * of the start environment for this run only (e.g. a fault point); a later restart() without it drops it.
+   */
+  restart(env?: Record<string, string>): Promise<void>;
   /** stop() and remove the temp dir (kept when something is still mounted under it). */
   cleanup(): Promise<void>;
 }
@@ -100,6 +103,7 @@ class Plugin implements PluginProcess {
   private exitInfo: ExitInfo | undefined;
   private exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
   private output = '';
+  private runEnv: Record<string, string> = {};
 
   constructor(
     readonly dir: string,
@@ -163,7 +167,7 @@ class Plugin implements PluginProcess {
     await mkdir(this.poolDir, { recursive: true });
     const child = spawn(process.execPath, this.argv, {
       cwd: REPO_ROOT,
-      env: this.env,
+      env: { ...this.env, ...this.runEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -250,9 +254,10 @@ class Plugin implements PluginProcess {
     }
   }
 
-  async restart(): Promise<void> {
+  async restart(env: Record<string, string> = {}): Promise<void> {
     await this.stop();
-    this.append('[test helper] restart\n');
+    this.runEnv = env;
+    this.append(`[test helper] restart${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}\n`);
     await this.start();
   }
 

@@ -96,6 +96,7 @@ describe('field validation', () => {
 
   it('accepts only absolute paths without ..', () => {
     expect(requirePath('/var/lib/x', 'target_path')).toBe('/var/lib/x');
+    expect(requirePath('/var/lib/./x//y/', 'target_path')).toBe('/var/lib/x/y'); // one spelling for rmdir and mount
     expect(codeOf(() => requirePath('relative/x', 'target_path'))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => requirePath('/a/../../etc', 'target_path'))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => requirePath('/a/\u0000', 'target_path'))).toBe('INVALID_ARGUMENT');

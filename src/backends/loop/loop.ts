@@ -123,7 +123,7 @@ export class LoopBackend implements Backend {
     await this.pool.removeImage(id);
     if (args.source) await this.fillFromSource(id, args);
     else await createSparseFile(this.pool.imagePath(id), args.capacityBytes);
-    faultPoint('loop.create.after-file');
+    await faultPoint('loop.create.after-file');
     const meta: VolumeMeta = {
       version: 1,
       id,
@@ -136,6 +136,7 @@ export class LoopBackend implements Backend {
       ...(args.source ? { source: args.source } : {}),
     };
     await this.pool.writeMeta(meta);
+    await faultPoint('loop.create.after-meta');
     return this.toVolume(meta, [], undefined);
   }
 
@@ -174,7 +175,7 @@ export class LoopBackend implements Backend {
       const free = await this.pool.freeBytes();
       if (capacityBytes - meta.capacityBytes > free) throw resourceExhausted(`the loop pool ${this.pool.root} has ${free} bytes free, less than the ${capacityBytes - meta.capacityBytes} bytes the growth needs`);
       await growFile(this.pool.imagePath(id), capacityBytes);
-      faultPoint('loop.expand.after-file');
+      await faultPoint('loop.expand.after-file');
       await this.pool.writeMeta({ ...meta, capacityBytes });
     }
     // Controller and node share this host: a block volume's attached device sees its new size right away.
@@ -228,7 +229,7 @@ export class LoopBackend implements Backend {
       throw failedPrecondition(`volume ${id} is staged on node ${this.config.nodeId} (${devices.join(', ')}); unstage it before deleting`);
     }
     await this.pool.removeMeta(id);
-    faultPoint('loop.delete.after-meta');
+    await faultPoint('loop.delete.after-meta');
     await this.pool.removeImage(id);
   }
 

@@ -31,10 +31,10 @@ export class LoopSnapshots {
     await this.store.removeImage(id); // a leftover of a crashed create: never handed out, so redone
     const takenAt = new Date();
     await withFrozenImages([this.pool.imagePath(source.id)], async () => {
-      faultPoint('loop.snapshot.while-frozen');
+      await faultPoint('loop.snapshot.while-frozen');
       await copyFileSparse(this.pool.imagePath(source.id), this.store.imagePath(id));
     });
-    faultPoint('loop.snapshot.after-copy');
+    await faultPoint('loop.snapshot.after-copy');
     const meta = snapshotMeta(id, args.name, source, takenAt);
     await this.store.writeSnapshot(meta);
     return toSnapshot(meta);
@@ -95,7 +95,7 @@ export class LoopSnapshots {
         for (const [i, v] of volumes.entries()) await copyFileSparse(this.pool.imagePath(v.id), this.store.imagePath(memberIds[i]!));
       },
     );
-    faultPoint('loop.group.after-copy');
+    await faultPoint('loop.group.after-copy');
     for (const [i, v] of volumes.entries()) {
       await this.store.writeSnapshot({ ...snapshotMeta(memberIds[i]!, `${args.name}/${v.id}`, v, takenAt), groupSnapshotId: groupId });
     }
@@ -121,7 +121,7 @@ export class LoopSnapshots {
     const meta = await this.store.readGroup(id);
     if (!meta) return;
     for (const snapshotId of meta.snapshotIds) await this.store.removeSnapshot(snapshotId);
-    faultPoint('loop.group.delete.after-members');
+    await faultPoint('loop.group.delete.after-members');
     await this.store.removeGroup(id);
   }
 

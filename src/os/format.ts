@@ -23,7 +23,7 @@ const BLKID_AMBIVALENT = 8;
 // no reserved root blocks; no discard pass and lazy inode-table/journal init, so mkfs writes a few MiB
 // instead of the whole journal and a sparse backing file stays sparse (the kernel zeroes tables later
 // with write-zeroes). No -F: nothing here may overwrite a signature we did not see.
-const MKFS_ARGS: Record<FormattableFs, string[]> = {
+export const MKFS_ARGS: Record<FormattableFs, string[]> = {
   ext4: ['-q', '-b', '4096', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1'],
   // xfs: -K skips discard; without -f mkfs.xfs itself also refuses a device with a signature.
   xfs: ['-q', '-K'],

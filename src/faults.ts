@@ -35,6 +35,7 @@ export const DATA_SERVICE_FAULT_POINTS = [
 export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS] as const;
 
 export type FaultPointName = (typeof FAULT_POINTS)[number];
+export type LifecycleFaultPoint = (typeof LIFECYCLE_FAULT_POINTS)[number];
 
 export async function faultPoint(name: FaultPointName): Promise<void> {
   const ms = delays.get(name);

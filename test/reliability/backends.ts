@@ -3,7 +3,7 @@
 // another backend joins every suite by adding an entry here (REXCSI_RELIABILITY_BACKENDS=loop,ebs picks).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LIFECYCLE_FAULT_POINTS, type FaultPointName } from '../../src/faults.js';
+import { LIFECYCLE_FAULT_POINTS, type LifecycleFaultPoint } from '../../src/faults.js';
 import { Pool } from '../../src/backends/loop/pool.js';
 import { loopDevicesOf } from '../../src/os/index.js';
 import { startPlugin, type PluginProcess, type StartPluginOptions } from '../helpers/plugin.js';
@@ -20,7 +20,7 @@ export interface VolumeArtifacts {
 export interface ReliabilityBackend {
   readonly name: string;
   /** The fault points on this backend's paths through the protocol layer and the backend. */
-  readonly faultPoints: readonly FaultPointName[];
+  readonly faultPoints: readonly LifecycleFaultPoint[];
   start(name: string, opts?: StartPluginOptions): Promise<PluginProcess>;
   artifacts(plugin: PluginProcess, volumeId: string): Promise<VolumeArtifacts>;
   /** Every file the backend keeps, for "nothing left" checks after a volume is deleted. */

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultPointName } from '../../src/faults.js';
+import type { LifecycleFaultPoint } from '../../src/faults.js';
 import { mountsAt, readMountInfo, run } from '../../src/os/index.js';
 import { csiClients, type CsiClients } from '../helpers/client.js';
 import { isUnder } from '../helpers/leaks.js';
@@ -17,7 +17,7 @@ const STEPS = ['create', 'stage', 'publish', 'unpublish', 'unstage', 'delete'] a
 type Step = (typeof STEPS)[number];
 
 /** Which RPC reaches each fault point. */
-const STEP_OF: Record<FaultPointName, Step> = {
+const STEP_OF: Record<LifecycleFaultPoint, Step> = {
   'loop.create.after-file': 'create',
   'loop.create.after-meta': 'create',
   'node.stage.after-open': 'stage',

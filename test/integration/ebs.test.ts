@@ -154,6 +154,29 @@ describe('ebs backend', () => {
     await expectGrpcError(csi.controller.ControllerPublishVolume({ volume_id: 'vol-00000000000000000', node_id: world.instanceId, volume_capability: MOUNT }), 'NOT_FOUND');
   });
 
+  it('refuses attaches beyond the node\'s attach limit with RESOURCE_EXHAUSTED, also when they arrive at once', async () => {
+    // --attach-limit 3: the root volume and two more. moto itself has no limit.
+    const limited = await world.startPlugin({ args: ['--attach-limit', '3'], name: 'ebs-limit' });
+    const c = csiClients(limited.endpoint);
+    try {
+      expect((await c.node.NodeGetInfo({})).max_volumes_per_node).toBe(2);
+      const ids = await Promise.all(['limit-1', 'limit-2', 'limit-3'].map((n) => createVolume(n)));
+      const results = await Promise.allSettled(ids.map((id) => c.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT })));
+      for (const id of ids) cleanup.defer(() => c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: world.instanceId }));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+      const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      await expectGrpcError(Promise.reject(refused?.reason), 'RESOURCE_EXHAUSTED');
+      const devices = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.publish_context.devicePath] : []));
+      expect(new Set(devices).size).toBe(2); // never the same name twice
+      const attached = await Promise.all(ids.map(async (id) => (await world.describe(id))?.Attachments?.length ?? 0));
+      expect(attached.reduce((a, b) => a + b, 0)).toBe(2);
+      await cleanup.run();
+    } finally {
+      c.close();
+      await limited.cleanup();
+    }
+  });
+
   it('refuses a device whose NVMe serial names another volume, and writes nothing to it', async () => {
     const a = await createVolume('serial-a');
     const b = await createVolume('serial-b');

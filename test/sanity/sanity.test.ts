@@ -1,5 +1,5 @@
-// csi-sanity (kubernetes-csi/csi-test v5.4.0, built into .bin/ by scripts/install-deps.sh) against the loop
-// backend, once with mount volumes and once with block volumes. Passes when no spec fails and some pass.
+// csi-sanity (kubernetes-csi/csi-test v5.4.0, built into .bin/ by scripts/install-deps.sh) against each backend
+// in TARGETS (loop; ebs on moto_server with the attach simulator), once with mount volumes and once with block. Passes when no spec fails and some pass.
 // The skipped specs are printed with their reasons: each should be for a capability the plugin does not
 // advertise. Reports: test-results/csi-sanity-<type>.xml (JUnit), .log (csi-sanity output),
 // plugin-sanity-<type>.log (the plugin's own log).
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseJUnit, type JUnitCase, type JUnitSummary } from '../helpers/junit.js';
 import { REPO_ROOT, startPlugin, type PluginProcess } from '../helpers/plugin.js';
+import { startEbsWorld, GiB, type EbsWorld } from '../helpers/ebs.js';
 
 const CSI_SANITY = join(REPO_ROOT, '.bin', 'csi-sanity');
 const RESULTS = join(REPO_ROOT, 'test-results');
@@ -20,13 +21,43 @@ const SANITY_TIMEOUT_MS = 20 * 60_000;
 
 let sanity: ChildProcess | undefined;
 let plugin: PluginProcess | undefined;
+let world: EbsWorld | undefined;
 
 afterEach(async () => {
   if (sanity && sanity.exitCode === null && sanity.signalCode === null) sanity.kill('SIGKILL');
   sanity = undefined;
   await plugin?.cleanup();
   plugin = undefined;
+  await world?.stop();
+  world = undefined;
 });
+
+/** A backend under test: how to start its plugin, and the sizes and parameters csi-sanity should use. */
+interface SanityTarget {
+  backend: string;
+  volumeSize: number;
+  expandSize: number;
+  /** csi-sanity's -csi.testvolumemutableparameters (a YAML map), if the backend can modify volumes */
+  mutableParameters?: Record<string, string>;
+  start(name: string): Promise<PluginProcess>;
+}
+
+const TARGETS: SanityTarget[] = [
+  { backend: 'loop', volumeSize: VOLUME_SIZE, expandSize: EXPAND_SIZE, start: (name) => startPlugin({ name }) },
+  {
+    // moto_server for the EC2 API, and the attach simulator (test/helpers/ebs-sim.ts, the simulated part:
+    // loop devices with NVMe by-id links and serials stand in for the hypervisor's attach). EBS sizes are whole
+    // GiB; the simulator's backing files are sparse.
+    backend: 'ebs',
+    volumeSize: GiB,
+    expandSize: 2 * GiB,
+    mutableParameters: { throughput: '200' },
+    async start(name) {
+      world = await startEbsWorld(name);
+      return world.startPlugin({ name });
+    },
+  },
+];
 
 interface SanityRun {
   exitCode: number | null;
@@ -93,7 +124,7 @@ function report(type: string, s: JUnitSummary): string {
   return lines.join('\n');
 }
 
-describe('csi-sanity v5.4.0 (loop backend)', () => {
+for (const target of TARGETS) describe(`csi-sanity v5.4.0 (${target.backend} backend)`, () => {
   for (const accessType of ['mount', 'block'] as const) {
     it(
       `passes with access type ${accessType}`,
@@ -102,21 +133,27 @@ describe('csi-sanity v5.4.0 (loop backend)', () => {
           throw new Error(`${CSI_SANITY} is missing: run bash scripts/install-deps.sh`);
         }
         await mkdir(RESULTS, { recursive: true });
-        const junitFile = join(RESULTS, `csi-sanity-${accessType}.xml`);
-        const logFile = join(RESULTS, `csi-sanity-${accessType}.log`);
-        const pluginLogFile = join(RESULTS, `plugin-sanity-${accessType}.log`);
+        const tag = target.backend === 'loop' ? accessType : `${target.backend}-${accessType}`;
+        const junitFile = join(RESULTS, `csi-sanity-${tag}.xml`);
+        const logFile = join(RESULTS, `csi-sanity-${tag}.log`);
+        const pluginLogFile = join(RESULTS, `plugin-sanity-${tag}.log`);
         await rm(junitFile, { force: true });
 
-        plugin = await startPlugin({ name: `sanity-${accessType}` });
+        plugin = await target.start(`sanity-${tag}`);
         const p = plugin;
+        const mutableFile = join(p.dir, 'mutable-parameters.yaml');
+        if (target.mutableParameters) {
+          await writeFile(mutableFile, Object.entries(target.mutableParameters).map(([k, v]) => `${k}: "${v}"\n`).join(''));
+        }
         const run = await runSanity(
           [
             '-csi.endpoint', p.endpoint,
             '-csi.stagingdir', join(p.dir, 'staging'),
             '-csi.mountdir', join(p.dir, 'mount'),
             '-csi.testvolumeaccesstype', accessType,
-            '-csi.testvolumesize', String(VOLUME_SIZE),
-            '-csi.testvolumeexpandsize', String(EXPAND_SIZE),
+            '-csi.testvolumesize', String(target.volumeSize),
+            '-csi.testvolumeexpandsize', String(target.expandSize),
+            ...(target.mutableParameters ? ['-csi.testvolumemutableparameters', mutableFile] : []),
             '-ginkgo.junit-report', junitFile,
             '-ginkgo.timeout', `${SANITY_TIMEOUT_MS / 60_000 - 1}m`,
             '-ginkgo.no-color',
@@ -134,7 +171,7 @@ describe('csi-sanity v5.4.0 (loop backend)', () => {
           );
         }
         const summary = parseJUnit(await readFile(junitFile, 'utf8'));
-        console.log(report(accessType, summary));
+        console.log(report(`${target.backend} ${accessType}`, summary));
         if (run.stopped) throw new Error(`csi-sanity ${accessType}: ${run.stopped} (see ${logFile}, ${pluginLogFile})`);
         expect(summary.failed, `failed csi-sanity specs (see ${logFile}, ${pluginLogFile})`).toBe(0);
         expect(summary.passed).toBeGreaterThan(0);

@@ -49,6 +49,8 @@ const TAG_FS_TYPE = 'rexcsi.io/fs-type';
 const TAG_PARAMETERS = 'rexcsi.io/parameters';
 /** Set by a node that attached the volume itself (--node-attach), so its NodeUnstage detaches it, even after a restart. */
 export const TAG_NODE_ATTACHED = 'rexcsi.io/node-attached';
+/** rexcsi.io/publish-mode/<instance id> = ro | rw, while published there */
+const TAG_PUBLISH_MODE = 'rexcsi.io/publish-mode/';
 const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
 const ACTIVE_ATTACHMENT = new Set(['attaching', 'attached', 'busy']);
 const GONE_STATES = new Set(['deleting', 'deleted']);
@@ -237,11 +239,21 @@ export class EbsBackend implements Backend {
 
   // ---- controller side: attach and detach
 
-  async controllerPublish(id: string, nodeId: string, _readOnly: boolean, capability: Capability): Promise<Record<string, string>> {
+  async controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: Capability): Promise<Record<string, string>> {
     const volume = await this.describeManaged(id);
     if (!volume) throw notFound(`volume ${id} does not exist`);
     const instance = await this.ec2.describeInstance(nodeId);
     if (!instance) throw notFound(`node ${JSON.stringify(nodeId)} is not an EC2 instance in ${this.config.region}`);
+    // EBS has no read-only attachment (the node mounts read-only); the mode is recorded on the volume so a
+    // second publish to the same node with the other mode is told apart.
+    const modeTag = `${TAG_PUBLISH_MODE}${instance.id}`;
+    const mode = readOnly ? 'ro' : 'rw';
+    const recorded = volume.tags[modeTag];
+    const attachedHere = volume.attachments.some((a) => a.instanceId === instance.id && ACTIVE_ATTACHMENT.has(a.state));
+    if (attachedHere && recorded !== undefined && recorded !== mode) {
+      throw alreadyExists(`volume ${id} is already published to ${instance.id} ${recorded === 'ro' ? 'read-only' : 'read-write'}`);
+    }
+    if (recorded !== mode) await this.ec2.createTags(id, { [modeTag]: mode });
     const device = await this.attach(volume, instance, capability.accessType === 'block');
     return { devicePath: device };
   }
@@ -252,6 +264,8 @@ export class EbsBackend implements Backend {
     if (!volume) return; // gone: detached as far as anyone can tell
     const targets = volume.attachments.filter((a) => a.state !== 'detached' && (nodeId === '' || a.instanceId === nodeId));
     await Promise.all(targets.map((a) => this.detach(id, a.instanceId, false)));
+    const modeTags = Object.keys(volume.tags).filter((k) => k.startsWith(TAG_PUBLISH_MODE) && (nodeId === '' || k === `${TAG_PUBLISH_MODE}${nodeId}`));
+    if (modeTags.length > 0) await this.ec2.deleteTags(id, modeTags).catch(() => undefined);
   }
 
   // ---- controller side: expansion and modification

@@ -70,7 +70,7 @@ const attachmentsOf = async (id: string) => ((await world.describe(id))?.Attachm
 const tagOf = async (id: string, key: string) => (await world.describe(id))?.Tags?.find((t) => t.Key === key)?.Value;
 
 describe('ebs --node-attach (Mesos external volumes)', () => {
-  it('attaches on NodeStage without publish_context, formats, keeps data, and detaches on NodeUnstage', async () => {
+  it('attaches on NodeStage without publish_context, records it on the volume, formats and mounts it', async () => {
     const id = await createVolume('mesos-1');
     const staging = await stage(id, 'm1');
     expect(await attachmentsOf(id)).toEqual([[world.instanceId, 'attached']]);

@@ -73,6 +73,8 @@ export interface CreateVolumeArgs {
   topology?: TopologyRequirement;
   source?: VolumeSource;
   secrets: Record<string, string>;
+  /** CreateVolume's mutable_parameters (keys already checked against features.mutableParameterKeys) */
+  mutableParameters?: Record<string, string>;
 }
 
 export interface CapacityArgs {

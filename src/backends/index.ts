@@ -48,6 +48,28 @@ export const BACKENDS: BackendEntry[] = [
     },
   },
   {
+    name: 'ebs',
+    description: 'Amazon EBS volumes through the EC2 API, attached by ControllerPublish (or by the node with --node-attach)',
+    options: {
+      region: { type: 'string', env: 'AWS_REGION', description: 'AWS region (default: from --zone or the instance metadata)' },
+      'endpoint-url': { type: 'string', env: 'REXCSI_EC2_ENDPOINT_URL', description: 'EC2 API endpoint (default: AWS_ENDPOINT_URL_EC2, else AWS_ENDPOINT_URL, else AWS\'s own)' },
+      'instance-id': { type: 'string', env: 'REXCSI_INSTANCE_ID', description: 'this node\'s EC2 instance id (default: from IMDSv2)' },
+      zone: { type: 'string', env: 'REXCSI_ZONE', description: 'this node\'s availability zone, also the zone of volumes created without topology (default: from IMDSv2)' },
+      'cluster-tag': { type: 'string', env: 'REXCSI_CLUSTER_TAG', default: 'default', description: 'value of the rexcsi.io/cluster tag that marks the volumes and snapshots this plugin manages' },
+      'node-attach': { type: 'boolean', env: 'REXCSI_NODE_ATTACH', default: false, description: 'NodeStage without publish_context attaches the volume to this node itself, NodeUnstage detaches it (Mesos external volumes)' },
+      preempt: { type: 'boolean', env: 'REXCSI_PREEMPT', default: false, description: 'with --node-attach: force-detach a volume from a stopped or terminated instance first' },
+      'attach-limit': { type: 'string', env: 'REXCSI_ATTACH_LIMIT', description: 'volume attachments per instance, root included (default: by instance type)' },
+      'by-id-dir': { type: 'string', env: 'REXCSI_BY_ID_DIR', default: '/dev/disk/by-id', description: 'where udev links NVMe devices by volume id' },
+      'sys-root': { type: 'string', env: 'REXCSI_SYS_ROOT', default: '/sys', description: 'sysfs root used to read device serials' },
+      'wait-timeout': { type: 'string', env: 'REXCSI_EBS_WAIT_TIMEOUT', default: '300', description: 'seconds to wait for a volume to become available, attached or detached' },
+      'device-timeout': { type: 'string', env: 'REXCSI_EBS_DEVICE_TIMEOUT', default: '60', description: 'seconds to wait for an attached volume\'s device to appear on the node' },
+    },
+    async create(ctx) {
+      const { createEbsBackend } = await import('./ebs/factory.js');
+      return createEbsBackend(ctx);
+    },
+  },
+  {
     name: 'efs',
     description: 'AWS EFS file systems and access points, mounted over NFSv4.1 (every node of a region)',
     options: {

@@ -36,6 +36,8 @@ import type { ControllerPublishVolumeRequest__Output } from '../csi/gen/csi/v1/C
 import type { ControllerPublishVolumeResponse } from '../csi/gen/csi/v1/ControllerPublishVolumeResponse.js';
 import type { ControllerUnpublishVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerUnpublishVolumeRequest.js';
 import type { ControllerUnpublishVolumeResponse } from '../csi/gen/csi/v1/ControllerUnpublishVolumeResponse.js';
+import type { ControllerModifyVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerModifyVolumeRequest.js';
+import type { ControllerModifyVolumeResponse } from '../csi/gen/csi/v1/ControllerModifyVolumeResponse.js';
 import type { _csi_v1_ControllerServiceCapability_RPC_Type as RpcType } from '../csi/gen/csi/v1/ControllerServiceCapability.js';
 import type { CreateSnapshotRequest__Output } from '../csi/gen/csi/v1/CreateSnapshotRequest.js';
 import type { CreateSnapshotResponse } from '../csi/gen/csi/v1/CreateSnapshotResponse.js';
@@ -70,6 +72,7 @@ export class ControllerService {
     if (f.snapshots) caps.push('CREATE_DELETE_SNAPSHOT', 'LIST_SNAPSHOTS');
     if (f.cloneFromVolume) caps.push('CLONE_VOLUME');
     if (f.expansion !== 'none') caps.push('EXPAND_VOLUME');
+    if (this.canModify()) caps.push('MODIFY_VOLUME');
     return caps;
   }
 
@@ -104,13 +107,47 @@ export class ControllerService {
     if (this.backend.features.expansion !== 'none') {
       h.ControllerExpandVolume = unary(ctx, 'ControllerExpandVolume', (r: ControllerExpandVolumeRequest__Output) => this.expandVolume(r));
     }
+    if (this.canModify()) {
+      h.ControllerModifyVolume = unary(ctx, 'ControllerModifyVolume', (r: ControllerModifyVolumeRequest__Output) => this.modifyVolume(r));
+    }
     return h;
+  }
+
+  private canModify(): boolean {
+    return this.backend.features.mutableParameterKeys.length > 0 && this.backend.modifyVolume !== undefined;
+  }
+
+  async modifyVolume(req: ControllerModifyVolumeRequest__Output): Promise<ControllerModifyVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    checkMap(req.secrets, 'secrets');
+    const mutable = this.checkMutableParameters(req.mutable_parameters);
+    if (Object.keys(mutable).length === 0) throw invalidArgument('mutable_parameters must name at least one parameter');
+    // Its own key, not vol:<id>: a ControllerExpandVolume of the same volume may run at the same time, and
+    // the backend merges the two into one change of the volume.
+    return this.inflight.run('ControllerModifyVolume', [`modify:${id}`], fingerprint('ControllerModifyVolume', req), async () => {
+      await this.requireVolume(id);
+      await this.backend.modifyVolume!(id, mutable);
+      return {};
+    });
+  }
+
+  /** Every mutable parameter key must be one the backend can change; the message names the first other one. */
+  private checkMutableParameters(params: Record<string, string> | undefined | null): Record<string, string> {
+    const p = checkMap(params, 'mutable_parameters');
+    const known = this.backend.features.mutableParameterKeys;
+    for (const key of Object.keys(p)) {
+      if (!known.includes(key)) {
+        throw invalidArgument(`mutable parameter ${JSON.stringify(key)} cannot be changed (this backend accepts: ${known.length ? known.join(', ') : 'none'})`);
+      }
+    }
+    return p;
   }
 
   async createVolume(req: CreateVolumeRequest__Output): Promise<CreateVolumeResponse> {
     const name = requireString(req.name, 'name');
     const capabilities = parseCapabilities(req.volume_capabilities, 'volume_capabilities');
     const parameters = checkParameters(req.parameters, this.backend.features);
+    const mutableParameters = this.checkMutableParameters(req.mutable_parameters);
     const accessType = this.commonAccessType(capabilities);
     const fsType = accessType === 'mount' ? this.chooseFsType(capabilities, parameters) : '';
     const range = parseCapacityRange(req.capacity_range);
@@ -136,7 +173,7 @@ export class ControllerService {
         return { volume: toWireVolume(existing) };
       }
       const capacityBytes = resolveCapacity(args.source ? await this.rangeForSource(range, args.source) : range, this.backend.features, fsType);
-      const create: CreateVolumeArgs = { ...args, capacityBytes, limitBytes: range.limitBytes };
+      const create: CreateVolumeArgs = { ...args, capacityBytes, limitBytes: range.limitBytes, ...(Object.keys(mutableParameters).length ? { mutableParameters } : {}) };
       return { volume: toWireVolume(await this.backend.createVolume(create)) };
     });
   }

@@ -194,7 +194,7 @@ export function roundDown(n: number, unit: number): number {
 export function checkParameters(params: Record<string, string>, features: BackendFeatures): Record<string, string> {
   const p = checkMap(params, 'parameters');
   for (const key of Object.keys(p)) {
-    if (!features.parameterKeys.includes(key) && !key.startsWith('csi.storage.k8s.io/')) {
+    if (!acceptsKey(features.parameterKeys, key) && !key.startsWith('csi.storage.k8s.io/')) {
       const known = features.parameterKeys.length ? features.parameterKeys.join(', ') : 'none';
       throw invalidArgument(`unknown parameter ${JSON.stringify(key)} (this backend accepts: ${known})`);
     }
@@ -231,4 +231,9 @@ export function resolveExpansion(range: CapacityRequest, features: BackendFeatur
   }
   if (size > features.maxVolumeBytes) throw outOfRange(`${size} bytes is more than the largest volume this backend makes (${features.maxVolumeBytes} bytes)`);
   return size;
+}
+
+/** Whether a key list names key; an entry ending in '*' accepts every key with that prefix (tagSpecification_*). */
+export function acceptsKey(keys: string[], key: string): boolean {
+  return keys.some((k) => (k.endsWith('*') ? key.startsWith(k.slice(0, -1)) : k === key));
 }

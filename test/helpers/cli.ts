@@ -25,3 +25,14 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; tim
     });
   });
 }
+
+/** A cleanup step that accepts finding the volume already gone (NOT_FOUND): the test got that far. */
+export function unlessGone(call: () => Promise<unknown>): () => Promise<void> {
+  return () =>
+    call().then(
+      () => undefined,
+      (e: { code?: number }) => {
+        if (e.code !== 5) throw e;
+      },
+    );
+}

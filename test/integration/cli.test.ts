@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCli, unlessGone, type CliResult } from '../helpers/cli.js';
 import { csiClients, type CsiClients } from '../helpers/client.js';
 import { startPlugin, type PluginProcess } from '../helpers/plugin.js';
 import { Cleanup, mountsUnder } from '../helpers/tmp.js';
@@ -20,11 +20,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => cleanup.run());
-
-/** Cleanup steps may find the volume already gone (the test got that far). */
-const unlessGone = (call: () => Promise<unknown>) => () => call().catch((e: { code?: number }) => {
-  if (e.code !== 5) throw e; // NOT_FOUND
-});
 
 const cli = (...args: string[]): Promise<CliResult> => runCli([...args, '--endpoint', plugin.endpoint]);
 

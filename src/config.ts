@@ -2,6 +2,9 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BACKENDS, findBackend, type BackendEntry, type OptionSpec } from './backends/index.js';
+import { ConfigFileError, readConfigFile, type FileValue } from './config-file.js';
+import { LOG_FORMATS, type LogFormat } from './log.js';
+import { parseMetricsAddress, type MetricsAddress } from './metrics-address.js';
 
 // `rexcsi serve` settings: command-line flags, then environment variables, then defaults. Two CSI
 // conventions take precedence as ../shared/design.md says: CSI_ENDPOINT (set by the CO) over --endpoint,
@@ -28,6 +31,9 @@ export interface ServeConfig {
   socketGroup?: number | undefined;
   backendOptions: Record<string, string | boolean | string[] | undefined>;
   csiVersions: CsiVersions;
+  logFormat: LogFormat;
+  /** where Prometheus metrics are served; undefined = not served */
+  metricsAddress?: MetricsAddress | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -47,6 +53,9 @@ const COMMON: Record<string, OptionSpec> = {
   'socket-mode': { type: 'string', env: 'REXCSI_SOCKET_MODE', default: '0660', description: 'permission bits of the socket (octal)' },
   'socket-group': { type: 'string', env: 'REXCSI_SOCKET_GROUP', description: 'numeric group id that owns the socket' },
   'csi-versions': { type: 'string', env: 'REXCSI_CSI_VERSIONS', default: 'both', description: 'CSI packages served: v1, v0 (CSI 0.2/0.3 for Mesos 1.6-1.7) or both' },
+  config: { type: 'string', env: 'REXCSI_CONFIG', description: 'settings file (JSON or YAML; keys are these flags without "--"); flags and environment variables win over it' },
+  'log-format': { type: 'string', env: 'REXCSI_LOG_FORMAT', default: 'auto', description: `log line format (${LOG_FORMATS.join(', ')}): auto is readable text on a terminal, JSON otherwise` },
+  'metrics-address': { type: 'string', env: 'REXCSI_METRICS_ADDRESS', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (off when unset)' },
 };
 
 export const DEFAULT_ENDPOINT = './run/rexcsi.sock';
@@ -78,7 +87,28 @@ function parseInteger(name: string, value: string, min: number, radix = 10): num
   return n;
 }
 
+/** Where a setting's value came from, so an error can say which flag, variable or file to fix. */
+type SettingSources = Map<string, string>;
+
 export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const sources: SettingSources = new Map();
+  try {
+    return buildServeConfig(argv, env, sources);
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw new ConfigError(e.message);
+    if (e instanceof ConfigError) throw new ConfigError(attributeToSource(e.message, sources));
+    throw e;
+  }
+}
+
+/** `--mode="x": expected ...` -> `--mode="x" (from REXCSI_MODE): expected ...` when the value was not a flag. */
+function attributeToSource(message: string, sources: SettingSources): string {
+  const m = /^--([a-z0-9-]+)(=(?:"(?:[^"\\]|\\.)*"|[^\s:]*))?/.exec(message);
+  const source = m ? sources.get(m[1]!) : undefined;
+  return m && source ? `${m[0]} (from ${source})${message.slice(m[0].length)}` : message;
+}
+
+function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: SettingSources): ServeConfig {
   const specs = allOptions();
   const options: ParseArgsConfig['options'] = {};
   for (const [name, spec] of Object.entries(specs)) options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
@@ -88,14 +118,23 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
+  const configPath = typeof values.config === 'string' ? values.config : env.REXCSI_CONFIG || undefined;
+  const file: Record<string, FileValue> = configPath ? readConfigFile(configPath, specs) : {};
+  // Backends may share an option name (--region) with different env vars: the chosen backend's spec counts.
+  let chosen: BackendEntry | undefined;
   const get = (name: string): string | boolean | string[] | undefined => {
-    const spec = specs[name]!;
+    const spec = chosen?.options[name] ?? specs[name]!;
     const v = values[name];
     if (v !== undefined) return v as string | boolean | string[];
     const fromEnv = spec.env ? env[spec.env] : undefined;
     if (fromEnv !== undefined && fromEnv !== '') {
+      sources.set(name, spec.env!);
       if (spec.type === 'boolean') return fromEnv === 'true' || fromEnv === '1';
       return spec.multiple ? fromEnv.split(',') : fromEnv;
+    }
+    if (file[name] !== undefined) {
+      sources.set(name, `config file ${configPath}`);
+      return file[name];
     }
     return spec.default;
   };
@@ -107,8 +146,12 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
   const backendName = str('backend')!;
   const backend = findBackend(backendName);
   if (!backend) throw new ConfigError(`--backend=${JSON.stringify(backendName)}: expected one of ${BACKENDS.map((b) => b.name).join(', ')}`);
+  chosen = backend;
   for (const name of Object.keys(values)) {
     if (!(name in COMMON) && !(name in backend.options)) throw new ConfigError(`--${name} is not an option of the ${backend.name} backend`);
+  }
+  for (const name of Object.keys(file)) {
+    if (!(name in COMMON) && !(name in backend.options)) throw new ConfigError(`config file ${configPath}: ${name} is not a setting of the ${backend.name} backend`);
   }
 
   const mode = str('mode')!;
@@ -127,6 +170,11 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
   const logLevel = str('log-level')!;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const group = str('socket-group');
+  const logFormat = str('log-format')! as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) throw new ConfigError(`--log-format=${JSON.stringify(logFormat)}: expected one of ${LOG_FORMATS.join(', ')}`);
+  const metricsValue = str('metrics-address');
+  const metricsAddress = metricsValue ? parseMetricsAddress(metricsValue) : undefined;
+  if (typeof metricsAddress === 'string') throw new ConfigError(`--metrics-address=${JSON.stringify(metricsValue)}: ${metricsAddress}`);
 
   const backendOptions: ServeConfig['backendOptions'] = {};
   for (const name of Object.keys(backend.options)) backendOptions[name] = get(name);
@@ -144,5 +192,7 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
     socketGroup: group !== undefined ? parseInteger('socket-group', group, 0) : undefined,
     backendOptions,
     csiVersions,
+    logFormat,
+    metricsAddress,
   };
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import { pino } from 'pino';
 import { allOptions, ConfigError, parseServeConfig } from './config.js';
 import { BACKENDS } from './backends/index.js';
+import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli/index.js';
+import { createLogger } from './log.js';
 import { startServer, StartupError } from './server.js';
 import { VERSION } from './version.js';
 
@@ -9,10 +10,10 @@ const USAGE = `rexcsi ${VERSION}: a CSI v1.12 plugin with loop, ebs, glusterfs a
 
 Usage:
   rexcsi serve [options]     serve CSI over a unix socket
-  rexcsi version             print the version
+${CLIENT_USAGE}  rexcsi version             print the version
   rexcsi help                this text
 
-Options of "serve" (flag, then environment variable, then default):
+Options of "serve" (flag, then environment variable, then --config file, then default; see docs/configuration.md):
 ${Object.entries(allOptions())
   .map(([name, o]) => `  --${name}${o.type === 'string' ? '=VALUE' : ''}\n      ${o.description}${o.env ? ` [env ${o.env}]` : ''}${o.default !== undefined ? ` (default ${String(o.default)})` : ''}`)
   .join('\n')}
@@ -22,10 +23,10 @@ Backends: ${BACKENDS.map((b) => `${b.name} (${b.description})`).join('; ')}.
 
 async function serve(argv: string[]): Promise<void> {
   const config = parseServeConfig(argv, process.env);
-  const log = pino({ level: config.logLevel, base: { plugin: config.pluginName, mode: config.mode } });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, base: { plugin: config.pluginName, mode: config.mode } });
   const backend = await config.backend.create({ nodeId: config.nodeId, maxVolumesPerNode: config.maxVolumesPerNode, options: config.backendOptions });
   const server = await startServer(config, backend, log);
-  log.info({ endpoint: `unix://${server.socketPath}`, backend: backend.name, nodeId: config.nodeId, version: VERSION }, 'serving');
+  log.info({ endpoint: `unix://${server.socketPath}`, backend: backend.name, nodeId: config.nodeId, version: VERSION, ...(server.metricsUrl ? { metrics: server.metricsUrl } : {}) }, 'serving');
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
+      if (command !== undefined && isClientCommand(command)) return runClientCommand(command, rest);
       process.stderr.write(`rexcsi: unknown command ${JSON.stringify(command)}; see "rexcsi help"\n`);
       return 2;
   }

@@ -10,6 +10,7 @@ import { GroupControllerService } from './controller/group-controller.js';
 import { Inflight } from './csi/inflight.js';
 import { csiProto } from './csi/proto.js';
 import type { RpcContext } from './csi/rpc.js';
+import type { MetricsServer } from './metrics.js';
 import { IdentityService } from './identity/identity.js';
 import { NodeService } from './node/node.js';
 import { csiProtoV0 } from './csi/v0/proto.js';
@@ -17,6 +18,7 @@ import { v0IdentityHandlers } from './csi/v0/identity.js';
 import { v0ControllerHandlers } from './csi/v0/controller.js';
 import { v0NodeHandlers } from './csi/v0/node.js';
 import { checkNodePrivileges } from './os/index.js';
+import { VERSION } from './version.js';
 
 // The gRPC server and the socket's life: refuse to start over a file that is not our stale socket,
 // serve the services the mode asks for, and on shutdown let calls in flight finish (bounded).
@@ -24,6 +26,8 @@ import { checkNodePrivileges } from './os/index.js';
 export interface RunningServer {
   socketPath: string;
   inflight: Inflight;
+  /** where Prometheus metrics are served, when --metrics-address is set */
+  metricsUrl?: string | undefined;
   stop(timeoutMs: number): Promise<void>;
 }
 
@@ -85,16 +89,25 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
     if (serveNode) server.addService(v0.Node.service, v0NodeHandlers(node, ctx));
   }
 
-  await claimSocketPath(config.socketPath);
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${config.socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-  });
-  await chmod(config.socketPath, config.socketMode);
-  if (config.socketGroup !== undefined) await chown(config.socketPath, process.getuid?.() ?? 0, config.socketGroup);
+  const metrics = config.metricsAddress ? await startMetrics(config, backend, inflight, log) : undefined;
+  if (metrics) ctx.observe = metrics.metrics.observeRpc;
+  try {
+    await claimSocketPath(config.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix://${config.socketPath}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+    await chmod(config.socketPath, config.socketMode);
+    if (config.socketGroup !== undefined) await chown(config.socketPath, process.getuid?.() ?? 0, config.socketGroup);
+  } catch (e) {
+    server.forceShutdown(); // nothing may keep the process alive after a failed start
+    await metrics?.close();
+    throw e;
+  }
 
   return {
     socketPath: config.socketPath,
     inflight,
+    metricsUrl: metrics?.url,
     async stop(timeoutMs: number) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -108,6 +121,22 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
         });
       });
       await unlink(config.socketPath).catch(() => undefined);
+      await metrics?.close();
     },
   };
+}
+
+async function startMetrics(config: ServeConfig, backend: Backend, inflight: Inflight, log: Logger): Promise<MetricsServer> {
+  const address = config.metricsAddress!;
+  const { serveMetrics } = await import('./metrics.js'); // prom-client is loaded only when metrics are on
+  try {
+    return await serveMetrics(address, {
+      backend,
+      inflight,
+      countVolumes: config.mode !== 'node',
+      labels: { plugin: config.pluginName, backend: backend.name, mode: config.mode, version: VERSION },
+    }, log);
+  } catch (e) {
+    throw new StartupError(`--metrics-address=${address.host}:${address.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
 }

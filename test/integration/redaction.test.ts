@@ -130,7 +130,7 @@ describe('readable log lines', () => {
       await outcome(c.controller.ControllerGetVolume({ volume_id: 'vol-text-missing' }));
       c.close();
       const line = p.logs().split('\n').find((l) => l.includes('ControllerGetVolume'));
-      expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}ControllerGetVolume method=ControllerGetVolume volume=vol-text-missing code=NOT_FOUND ms=[\d.]+ req=\d+ msg_detail=/);
+      expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}ControllerGetVolume method=ControllerGetVolume volume=vol-text-missing code=NOT_FOUND ms=[\d.]+ req=\d+ error=/);
       expect(p.logs()).not.toMatch(/^\{/m);
     } finally {
       await p.cleanup();

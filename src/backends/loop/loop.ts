@@ -57,6 +57,7 @@ export class LoopBackend implements Backend {
   private readonly pool: Pool;
   private readonly snapshots: LoopSnapshots;
   private readonly topology: Record<string, string>;
+  private toolsFound = false;
 
   constructor(private readonly config: LoopConfig) {
     this.pool = new Pool(config.poolDir);
@@ -102,8 +103,11 @@ export class LoopBackend implements Backend {
     } catch (e) {
       throw unavailable(`loop pool ${this.pool.volumesDir} is not writable: ${(e as Error).message}`);
     }
+    if (this.toolsFound) return;
     const missing = await missingTools(TOOLS);
     if (missing.length) throw failedPrecondition(`the loop backend needs ${missing.join(', ')} in PATH`);
+    // Found once, the tools stay: later Probes (the CO's health check, every few seconds) skip the PATH walk.
+    this.toolsFound = true;
   }
 
   // ---- controller side

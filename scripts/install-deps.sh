@@ -14,6 +14,8 @@ APT_PACKAGES=(
   mount       # mount, umount, losetup
   fdisk       # sfdisk
   procps      # pgrep, ps (leak audit)
+  glusterfs-server  # glusterd, gluster (glusterfs backend tests)
+  glusterfs-client  # mount.glusterfs, the FUSE client
 )
 
 CSI_SANITY_MODULE=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity

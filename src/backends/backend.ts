@@ -191,6 +191,8 @@ export interface FilesystemSource {
   source: string;
   fsType: string;
   options: string[];
+  /** other sources that mount the same volume (the same path through another server); mountinfo shows whichever was used */
+  aliases?: string[];
 }
 
 export type NodeSource = BlockSource | FilesystemSource;

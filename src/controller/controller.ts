@@ -1,5 +1,5 @@
 import type { Backend, Capability, CreateVolumeArgs, Volume } from '../backends/backend.js';
-import { alreadyExists, invalidArgument, notFound, RexError } from '../errors.js';
+import { alreadyExists, invalidArgument, notFound, outOfRange, RexError } from '../errors.js';
 import { toWireCondition, toWireVolume } from '../csi/convert.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
@@ -13,6 +13,7 @@ import {
   parseTopologyRequirement,
   requireString,
   resolveCapacity,
+  roundUp,
   unsupportedReason,
   type CapacityRequest,
 } from '../csi/validate.js';
@@ -34,6 +35,8 @@ import type { ControllerPublishVolumeRequest__Output } from '../csi/gen/csi/v1/C
 import type { ControllerPublishVolumeResponse } from '../csi/gen/csi/v1/ControllerPublishVolumeResponse.js';
 import type { ControllerUnpublishVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerUnpublishVolumeRequest.js';
 import type { ControllerUnpublishVolumeResponse } from '../csi/gen/csi/v1/ControllerUnpublishVolumeResponse.js';
+import type { ControllerExpandVolumeRequest__Output } from '../csi/gen/csi/v1/ControllerExpandVolumeRequest.js';
+import type { ControllerExpandVolumeResponse } from '../csi/gen/csi/v1/ControllerExpandVolumeResponse.js';
 import type { _csi_v1_ControllerServiceCapability_RPC_Type as RpcType } from '../csi/gen/csi/v1/ControllerServiceCapability.js';
 
 /** Parameters the CO adds on its own (Kubernetes' external-provisioner); accepted, never compared. */
@@ -53,6 +56,7 @@ export class ControllerService {
     if (f.listVolumesPublishedNodes) caps.push('LIST_VOLUMES_PUBLISHED_NODES');
     if (f.volumeCondition) caps.push('VOLUME_CONDITION');
     if (f.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
+    if (this.expands()) caps.push('EXPAND_VOLUME');
     return caps;
   }
 
@@ -78,7 +82,37 @@ export class ControllerService {
         this.unpublish(r),
       );
     }
+    if (this.expands()) {
+      h.ControllerExpandVolume = unary(ctx, 'ControllerExpandVolume', (r: ControllerExpandVolumeRequest__Output) => this.expandVolume(r));
+    }
     return h;
+  }
+
+  private expands(): boolean {
+    return this.backend.features.expansion !== 'none' && this.backend.expandVolume !== undefined;
+  }
+
+  async expandVolume(req: ControllerExpandVolumeRequest__Output): Promise<ControllerExpandVolumeResponse> {
+    const id = requireString(req.volume_id, 'volume_id');
+    if (!req.capacity_range) throw invalidArgument('capacity_range is required');
+    const range = parseCapacityRange(req.capacity_range);
+    if (range.requiredBytes === 0 && range.limitBytes === 0) throw invalidArgument('capacity_range must set required_bytes or limit_bytes');
+    checkMap(req.secrets, 'secrets');
+    const capability = req.volume_capability ? parseCapability(req.volume_capability, 'volume_capability') : undefined;
+    return this.inflight.run('ControllerExpandVolume', [`vol:${id}`], fingerprint('ControllerExpandVolume', req), async () => {
+      const volume = await this.requireVolume(id);
+      if (capability) {
+        const refusal = this.capabilityRefusal(volume, [capability]);
+        if (refusal) throw invalidArgument(refusal);
+      }
+      const f = this.backend.features;
+      const bytes = range.requiredBytes > 0 ? roundUp(range.requiredBytes, f.allocationUnitBytes) : volume.capacityBytes;
+      if (range.limitBytes > 0 && bytes > range.limitBytes) throw outOfRange(`${bytes} bytes (rounded to ${f.allocationUnitBytes}) is above limit_bytes ${range.limitBytes}`);
+      if (bytes > f.maxVolumeBytes) throw outOfRange(`${bytes} bytes is more than the largest volume this backend makes (${f.maxVolumeBytes} bytes)`);
+      if (bytes < volume.capacityBytes) throw outOfRange(`volume ${id} has ${volume.capacityBytes} bytes; shrinking to ${bytes} is not supported`);
+      const result = await this.backend.expandVolume!(id, bytes, volume.accessType);
+      return { capacity_bytes: result.capacityBytes, node_expansion_required: result.nodeExpansionRequired };
+    });
   }
 
   async createVolume(req: CreateVolumeRequest__Output): Promise<CreateVolumeResponse> {

@@ -39,7 +39,12 @@ export class IdentityService {
     const services: ServiceType[] = [];
     if (this.opts.serveController) services.push('CONTROLLER_SERVICE');
     if (this.backend.features.topologyKeys.length > 0) services.push('VOLUME_ACCESSIBILITY_CONSTRAINTS');
-    return { capabilities: services.map((type) => ({ service: { type } })) };
+    const capabilities: GetPluginCapabilitiesResponse['capabilities'] = services.map((type) => ({ service: { type } }));
+    const expansion = this.backend.features.expansion;
+    if (this.opts.serveController && expansion !== 'none' && this.backend.expandVolume) {
+      capabilities.push({ volume_expansion: { type: expansion === 'online' ? 'ONLINE' : 'OFFLINE' } });
+    }
+    return { capabilities };
   }
 
   /** Ready only when the backend really works; a lasting problem is FAILED_PRECONDITION with its cause. */

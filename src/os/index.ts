@@ -6,3 +6,4 @@ export * from './loop.js';
 export * from './format.js';
 export * from './fs.js';
 export * from './privileges.js';
+export * from './xattr.js';

@@ -183,7 +183,9 @@ function mapMissing(e: unknown, path: string, what = 'path'): unknown {
  */
 export async function isDeadMount(path: string): Promise<boolean> {
   try {
+    // statfs always reaches the filesystem; stat may be answered from the kernel's attribute cache
     await stat(path);
+    await statfs(path);
     return false;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -116,7 +116,7 @@ export class GlusterCli {
 
   /** Fine when no limit is set on path, or path is gone. */
   async quotaRemove(name: string, path: string): Promise<void> {
-    await this.tolerate(['volume', 'quota', name, 'remove', path], /No data available|No such file or directory|quota is not enabled|not enabled/i);
+    await this.tolerate(['volume', 'quota', name, 'remove', path], /No data available|No such file or directory|quota is not enabled|Quota is disabled|not enabled/i);
   }
 
   /** The limits set on these paths (paths without a limit or missing are left out). */
@@ -127,7 +127,7 @@ export class GlusterCli {
     try {
       out = await this.exec(['volume', 'quota', name, 'list', ...paths]);
     } catch (e) {
-      if (e instanceof GlusterError && /quota is not enabled|No quota configured/i.test(e.glusterMessage)) return found;
+      if (e instanceof GlusterError && /quota is not enabled|Quota is disabled|No quota configured/i.test(e.glusterMessage)) return found;
       throw e;
     }
     for (const l of children(child(out, 'volQuota'), 'limit')) {

@@ -97,6 +97,8 @@ class GlusterdProcess implements Glusterd {
   readonly socket: string;
   private pid: number | undefined;
   private readonly volumes = new Set<string>();
+  /** what /var/run/gluster held before: everything added later (pid files, sockets, per-volume dirs) is ours */
+  private runEntriesBefore = new Set<string>();
 
   constructor(readonly dir: string) {
     this.socket = join(dir, 'glusterd.socket');
@@ -110,6 +112,7 @@ class GlusterdProcess implements Glusterd {
           `${GLUSTER_RUN_DIR} to themselves: stop it first`,
       );
     }
+    this.runEntriesBefore = new Set(await listRunEntries());
     await mkdir(join(this.dir, 'wd'), { recursive: true });
     await mkdir(join(this.dir, 'bricks'), { recursive: true });
     const volfile = join(this.dir, 'glusterd.vol');
@@ -191,7 +194,7 @@ class GlusterdProcess implements Glusterd {
     }
     await attempt(() => this.stopProcesses());
     await attempt(() => this.unmountOurs(volumes)); // a helper mount that appeared during the stops
-    for (const v of volumes) await attempt(() => removeRunFiles(v));
+    await attempt(() => this.removeRunEntries());
     tracked.delete(this);
     await attempt(() => removeTempDir(this.dir));
     if (errors.length > 0) throw errors[0];
@@ -208,6 +211,16 @@ class GlusterdProcess implements Glusterd {
     }
   }
 
+  /** glusterd leaves pid files, brick sockets and per-volume dirs behind, even for deleted volumes. */
+  private async removeRunEntries(): Promise<void> {
+    const mounted = new Set((await readMountInfo()).map((m) => m.mountPoint));
+    for (const entry of await listRunEntries()) {
+      const path = join(GLUSTER_RUN_DIR, entry);
+      if (this.runEntriesBefore.has(entry) || entry === 'vols' || mounted.has(path)) continue;
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+
   private async stopProcesses(): Promise<void> {
     const pid = this.pid!;
     kill(pid, 'SIGTERM');
@@ -221,21 +234,10 @@ class GlusterdProcess implements Glusterd {
   }
 }
 
-/** glusterd keeps pid files and helper mount points of each volume under /var/run/gluster. */
-async function removeRunFiles(volume: string): Promise<void> {
-  if (!/^[A-Za-z0-9_-]+$/.test(volume)) return;
-  await rm(join(GLUSTER_RUN_DIR, 'vols', volume), { recursive: true, force: true });
-  let entries: string[] = [];
-  try {
-    entries = await readdir(GLUSTER_RUN_DIR);
-  } catch {
-    return;
-  }
-  for (const e of entries.filter((n) => n.startsWith(`${volume}_quota_`) || n === volume)) {
-    const path = join(GLUSTER_RUN_DIR, e);
-    const isMounted = (await readMountInfo()).some((m) => m.mountPoint === path);
-    if (!isMounted) await rm(path, { recursive: true, force: true }).catch(() => undefined);
-  }
+/** Files directly in /var/run/gluster and in its vols/ (relative paths). */
+async function listRunEntries(): Promise<string[]> {
+  const list = (sub: string) => readdir(join(GLUSTER_RUN_DIR, sub)).then((names) => names.map((n) => join(sub, n)), () => []);
+  return [...(await list('.')), ...(await list('vols'))];
 }
 
 export async function startGlusterd(): Promise<Glusterd> {

@@ -262,6 +262,8 @@ export class GlusterBackend implements Backend {
     const ref = parseVolumeId(volumeId);
     if (!ref) return false;
     try {
+      // the volume layout's record is enough (one quick CLI call); a subdir volume is its quota
+      if (ref.layout === 'volume') return decodeRecord((await this.cli.volumeInfo(ref.volume))?.options.get(RECORD_OPTION)) !== undefined;
       return (await this.getVolume(volumeId)) !== undefined;
     } catch (e) {
       // A node without glusterd access (or while glusterd is down) goes by the kernel's mounts alone.

@@ -47,8 +47,14 @@ export class GlusterError extends RexError {
 }
 
 const CLI_TIMEOUT_MS = 120_000;
+/** glusterd runs one transaction at a time cluster-wide and refuses the others ("Another transaction is in progress") */
+const BUSY_RETRIES = 5;
+const BUSY_BACKOFF_MS = 250;
 
 export class GlusterCli {
+  /** our own calls go one after another, so this process never collides with itself in glusterd's lock */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly socket: string,
     /** named in UNAVAILABLE errors: the server this controller manages through that socket */
@@ -160,7 +166,25 @@ export class GlusterCli {
   }
 
   /** Runs the CLI and returns <cliOutput>; a failed operation throws GlusterError with gluster's message. */
-  async exec(args: string[]): Promise<XmlNode> {
+  exec(args: string[]): Promise<XmlNode> {
+    const next = this.queue.then(() => this.execRetryingBusy(args));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Another controller's transaction holds glusterd's lock for a moment: wait and try again, then ABORTED. */
+  private async execRetryingBusy(args: string[]): Promise<XmlNode> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.execOnce(args);
+      } catch (e) {
+        if (!(e instanceof GlusterError && e.code === 'ABORTED') || attempt >= BUSY_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, BUSY_BACKOFF_MS * 2 ** attempt));
+      }
+    }
+  }
+
+  private async execOnce(args: string[]): Promise<XmlNode> {
     const command = args.join(' ');
     let stdout: string;
     try {

@@ -14,6 +14,9 @@ APT_PACKAGES=(
   mount       # mount, umount, losetup
   fdisk       # sfdisk
   procps      # pgrep, ps (leak audit)
+  glusterfs-server  # glusterd, gluster (glusterfs backend tests)
+  glusterfs-client  # mount.glusterfs, the FUSE client
+  attr        # getfattr, setfattr (the glusterfs backend keeps records in xattrs)
 )
 
 CSI_SANITY_MODULE=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity
@@ -40,6 +43,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq </dev/null >/dev/null
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+  # Where systemd runs, installing glusterfs-server starts its glusterd, which would hold port 24007 that
+  # the glusterfs tests' own glusterd needs: stop and disable the one this run installed.
+  if [[ " ${missing[*]} " == *" glusterfs-server "* ]] && command -v systemctl >/dev/null 2>&1 \
+    && systemctl is-active --quiet glusterd 2>/dev/null; then
+    log "stopping the packaged glusterd service (the glusterfs tests start their own)"
+    as_root systemctl disable --now glusterd >/dev/null 2>&1 || true
+  fi
 fi
 
 # --- moto (AWS API emulator for the ebs and efs tests) -----------------------------------------------------

@@ -31,8 +31,11 @@ export const DATA_SERVICE_FAULT_POINTS = [
   'loop.group.delete.after-members',
 ] as const;
 
+/** The glusterfs backend's points between recording a volume's name and making it (and back). */
+export const GLUSTERFS_FAULT_POINTS = ['glusterfs.create.after-record', 'glusterfs.delete.after-record', 'glusterfs.delete.after-stop'] as const;
+
 /** Every fault point in the code. */
-export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS] as const;
+export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS, ...GLUSTERFS_FAULT_POINTS] as const;
 
 export type FaultPointName = (typeof FAULT_POINTS)[number];
 export type LifecycleFaultPoint = (typeof LIFECYCLE_FAULT_POINTS)[number];

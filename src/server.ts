@@ -62,7 +62,7 @@ function socketAnswers(path: string): Promise<boolean> {
 export async function startServer(config: ServeConfig, backend: Backend, log: Logger): Promise<RunningServer> {
   const serveController = config.mode !== 'node';
   const serveNode = config.mode !== 'controller';
-  const nodeProblem = serveNode ? await checkNodePrivileges() : undefined;
+  const nodeProblem = serveNode ? await checkNodePrivileges(backend.features.nodeSource) : undefined;
   if (nodeProblem) log.warn({ problem: nodeProblem }, `node service cannot work: ${nodeProblem}`);
 
   const ctx: RpcContext = { log };

@@ -3,6 +3,7 @@
 // anything new is left, naming each leftover (see assertNoLeaks in helpers/leaks.ts).
 import { afterAll, beforeAll } from 'vitest';
 import { assertNoLeaks, snapshotSystem, type SystemSnapshot } from './helpers/leaks.js';
+import { stopAllGlusterd } from './helpers/gluster.js';
 import { stopAllMoto } from './helpers/moto.js';
 import { stopAllPlugins } from './helpers/plugin.js';
 
@@ -15,5 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAllPlugins();
   await stopAllMoto();
+  await stopAllGlusterd();
   if (before) await assertNoLeaks(before);
 });

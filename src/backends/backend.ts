@@ -195,6 +195,8 @@ export interface FilesystemSource {
   options: string[];
   /** the source the mount table shows, when a mount helper rewrites `source` (efs-utils: 127.0.0.1:/path) */
   mountedAs?: string;
+  /** other sources that mount the same volume (the same path through another server); mountinfo shows whichever was used */
+  aliases?: string[];
 }
 
 export type NodeSource = BlockSource | FilesystemSource;

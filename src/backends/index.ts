@@ -84,6 +84,33 @@ export const BACKENDS: BackendEntry[] = [
       return createEfsBackend(ctx);
     },
   },
+  {
+    name: 'glusterfs',
+    description: 'GlusterFS: a directory with a quota on a hosting volume, or a gluster volume per CSI volume (many nodes at once)',
+    options: {
+      'gluster-server': { type: 'string', multiple: true, env: 'REXCSI_GLUSTER_SERVERS', description: 'gluster server host (repeatable; env: comma-separated); the first reachable serves the volume file, the rest are backups' },
+      'hosting-volume': { type: 'string', env: 'REXCSI_GLUSTER_HOSTING_VOLUME', description: 'gluster volume that holds the subdir-layout volumes' },
+      'brick-root': { type: 'string', multiple: true, env: 'REXCSI_GLUSTER_BRICK_ROOTS', description: 'directory on the first gluster server for volume-layout bricks (repeatable; env: comma-separated)' },
+      'glusterd-socket': { type: 'string', env: 'REXCSI_GLUSTERD_SOCKET', default: '/var/run/glusterd.socket', description: "glusterd's UNIX socket, through which the controller manages volumes" },
+      'gluster-work-dir': { type: 'string', env: 'REXCSI_GLUSTER_WORK_DIR', default: '/run/rexcsi/glusterfs', description: 'where the controller briefly mounts hosting volumes' },
+    },
+    async create(ctx) {
+      const { GlusterBackend } = await import('./glusterfs/glusterfs.js');
+      const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String).filter((s) => s !== '') : []);
+      const hosting = ctx.options['hosting-volume'];
+      const backend = new GlusterBackend({
+        servers: list(ctx.options['gluster-server']),
+        hostingVolume: typeof hosting === 'string' && hosting !== '' ? hosting : undefined,
+        brickRoots: list(ctx.options['brick-root']),
+        glusterdSocket: String(ctx.options['glusterd-socket']),
+        workDir: String(ctx.options['gluster-work-dir']),
+        nodeId: ctx.nodeId,
+        maxVolumesPerNode: ctx.maxVolumesPerNode,
+      });
+      await backend.init();
+      return backend;
+    },
+  },
 ];
 
 export function findBackend(name: string): BackendEntry | undefined {

@@ -42,7 +42,9 @@ export class IdentityService {
     if (this.opts.serveController && this.backend.features.groupSnapshots) services.push('GROUP_CONTROLLER_SERVICE');
     const capabilities: GetPluginCapabilitiesResponse['capabilities'] = services.map((type) => ({ service: { type } }));
     const expansion = this.backend.features.expansion;
-    if (expansion !== 'none') capabilities.push({ volume_expansion: { type: expansion === 'online' ? 'ONLINE' : 'OFFLINE' } });
+    if (this.opts.serveController && expansion !== 'none' && this.backend.expandVolume) {
+      capabilities.push({ volume_expansion: { type: expansion === 'online' ? 'ONLINE' : 'OFFLINE' } });
+    }
     return { capabilities };
   }
 

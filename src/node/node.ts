@@ -9,6 +9,7 @@ import {
   blockDeviceSize,
   filesystemType,
   formatIfBlank,
+  isDeadMount,
   mounter,
   mountsAt,
   volumeStats,
@@ -84,8 +85,12 @@ export class NodeService {
       await requireDirectory(staging, 'staging_target_path');
       const top = (await mountsAt(staging)).at(-1);
       if (top) {
-        if (await this.holdsVolume(top, id)) return {};
-        throw alreadyExists(`staging_target_path ${staging} already has ${top.source} (${top.fsType}) mounted, not volume ${id}`);
+        if (!(await this.holdsVolume(top, id))) {
+          throw alreadyExists(`staging_target_path ${staging} already has ${top.source} (${top.fsType}) mounted, not volume ${id}`);
+        }
+        if (!(await isDeadMount(staging))) return {};
+        // A dead network mount (its FUSE client was killed) never recovers: replace it, do not fail forever.
+        await mounter.unmount(staging);
       }
       const wasPresent = (await this.backend.locateVolume(id)) !== undefined;
       const source = await this.backend.openVolume(args);
@@ -140,7 +145,11 @@ export class NodeService {
       await requireLiteralPath(target, 'target_path');
       await requireLiteralPath(staging, 'staging_target_path');
       const source = await this.publishSource(id, staging, cap);
-      const top = (await mountsAt(target)).at(-1);
+      let top = (await mountsAt(target)).at(-1);
+      if (top && (await this.holdsVolume(top, id)) && (await isDeadMount(target))) {
+        await mounter.unmount(target); // bound from a mount that died; bind the repaired staging mount again
+        top = undefined;
+      }
       if (top) {
         const same = (await this.holdsVolume(top, id)) && top.options.includes('ro') === readOnly;
         if (same) return {};
@@ -183,9 +192,11 @@ export class NodeService {
     if (path === '') throw invalidArgument('volume_path is required');
     await this.requireVolume(id);
     const s = path.startsWith('/') ? await lstat(path).catch(() => undefined) : undefined;
-    if (!s) throw notFound(`volume_path ${JSON.stringify(path)} does not exist on this node`);
+    const dead = !s && path.startsWith('/') && (await isDeadMount(path));
     const located = await this.backend.locateVolume(id);
     const top = (await mountsAt(path)).at(-1);
+    if (dead) return { usage: [], volume_condition: await this.conditionAt(id, path, top, located) };
+    if (!s) throw notFound(`volume_path ${JSON.stringify(path)} does not exist on this node`);
     const condition = await this.conditionAt(id, path, top, located);
     if (!s.isDirectory()) {
       const total = located?.kind === 'block' ? await blockDeviceSize(located.device).catch(() => 0) : s.size;
@@ -311,6 +322,7 @@ export class NodeService {
     if (!top || !(await this.holdsVolume(top, id))) {
       throw failedPrecondition(`volume ${id} is not staged at ${staging}; call NodeStageVolume first`);
     }
+    if (await isDeadMount(staging)) throw failedPrecondition(`the mount of volume ${id} at ${staging} is dead; call NodeStageVolume to repair it`);
     return staging;
   }
 
@@ -319,13 +331,16 @@ export class NodeService {
     const located = await this.backend.locateVolume(id);
     if (!located) return false;
     if (located.kind === 'block') return exposesDevice(entry, located.device, await deviceNumber(located.device));
-    return entry.source === (located.mountedAs ?? located.source);
+    return [located.mountedAs ?? located.source, ...(located.aliases ?? [])].includes(entry.source);
   }
 
   private async conditionAt(id: string, path: string, top: MountEntry | undefined, located: NodeSource | undefined): Promise<VolumeCondition> {
     if (!located) return { abnormal: true, message: `volume ${id} is not attached to this node (its device is gone); stage it again` };
     if (!top) return { abnormal: true, message: `nothing is mounted at ${path}: the mount was lost; unpublish and publish again` };
     if (!(await this.holdsVolume(top, id))) return { abnormal: true, message: `${path} has ${top.source} mounted, not volume ${id}` };
+    if (await isDeadMount(path)) {
+      return { abnormal: true, message: `the mount at ${path} is dead (transport endpoint is not connected: its client process is gone); NodeStageVolume repairs it, then publish again` };
+    }
     if (top.superOptions.includes('ro') && !top.options.includes('ro')) {
       return { abnormal: true, message: `the filesystem at ${path} was remounted read-only after errors; check the kernel log and fsck the volume` };
     }

@@ -39,7 +39,11 @@ export async function requireLiteralPath(path: string, field: string): Promise<v
 
 /** A path the CO must have created (the staging path): an existing directory, not a symlink. */
 export async function requireDirectory(path: string, field: string): Promise<void> {
-  const s = await lstatOrUndefined(path);
+  const s = await lstatOrUndefined(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOTCONN') return 'dead mount' as const; // a mount point whose FUSE client died; stage replaces it
+    throw e;
+  });
+  if (s === 'dead mount') return;
   if (!s) throw notFound(`${field} ${path} does not exist; the CO creates it before this call`);
   if (s.isSymbolicLink()) throw invalidArgument(`${field} ${path} is a symbolic link; refusing to mount through it`);
   if (!s.isDirectory()) throw invalidArgument(`${field} ${path} is not a directory`);

@@ -176,3 +176,19 @@ function mapMissing(e: unknown, path: string, what = 'path'): unknown {
   if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(`${what} ${path} does not exist`);
   return e;
 }
+
+/**
+ * A mount whose server side is gone: a FUSE client that died (ENOTCONN, "transport endpoint is not
+ * connected") or a stale network handle (ESTALE). Such a mount stays in the table but nothing works on it.
+ */
+export async function isDeadMount(path: string): Promise<boolean> {
+  try {
+    // statfs always reaches the filesystem; stat may be answered from the kernel's attribute cache
+    await stat(path);
+    await statfs(path);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' || code === 'ESTALE' || code === 'ECONNABORTED';
+  }
+}

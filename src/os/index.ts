@@ -7,3 +7,4 @@ export * from './format.js';
 export * from './fs.js';
 export * from './privileges.js';
 export * from './copy.js';
+export * from './xattr.js';

@@ -9,13 +9,16 @@ const CAPABILITY_BITS = { CAP_SYS_ADMIN: 21n, CAP_SYS_RESOURCE: 24n } as const;
 export type Capability = keyof typeof CAPABILITY_BITS;
 const LOOP_CONTROL = '/dev/loop-control';
 export const NODE_TOOLS = ['losetup', 'mount', 'umount', 'blkid', 'wipefs', 'mkfs.ext4'];
+/** A node of a network filesystem backend only mounts: no loop devices, no mkfs. */
+export const FILESYSTEM_NODE_TOOLS = ['mount', 'umount'];
 
-/** undefined when the node can mount and use loop devices; otherwise one line naming what is missing. */
-export async function checkNodePrivileges(): Promise<string | undefined> {
+/** undefined when the node can mount (and, for block backends, use loop devices); otherwise one line naming what is missing. */
+export async function checkNodePrivileges(nodeSource: 'block' | 'filesystem' = 'block'): Promise<string | undefined> {
+  const block = nodeSource === 'block';
   const [admin, loopControl, tools] = await Promise.all([
     hasCapability('CAP_SYS_ADMIN'),
-    canOpen(LOOP_CONTROL),
-    missingTools(NODE_TOOLS),
+    block ? canOpen(LOOP_CONTROL) : Promise.resolve(true),
+    missingTools(block ? NODE_TOOLS : FILESYSTEM_NODE_TOOLS),
   ]);
   const problems: string[] = [];
   if (!admin) problems.push('not root and no CAP_SYS_ADMIN');

@@ -80,8 +80,10 @@ export async function listOurProcesses(): Promise<OurProcess[]> {
       continue; // gone meanwhile
     }
     if (argv.length === 0) continue; // kernel thread or zombie
-    const isPlugin = argv.some((a) => a.endsWith('dist/main.js')) && argv.some((a) => a.includes(`${TEST_ROOT}/`));
-    const isSanity = basename(argv[0] ?? '') === 'csi-sanity' && argv.some((a) => a.includes(`${TEST_ROOT}/`));
+    // TEST_ROOT followed by '/': /tmp/rexcsi-test must not claim another run's /tmp/rexcsi-test-<name>
+    const inRoot = (a: string) => a.endsWith(TEST_ROOT) || a.includes(`${TEST_ROOT}/`);
+    const isPlugin = argv.some((a) => a.endsWith('dist/main.js')) && argv.some(inRoot);
+    const isSanity = basename(argv[0] ?? '') === 'csi-sanity' && argv.some(inRoot);
     if (isPlugin || isSanity) out.push({ pid, cmdline: argv.join(' ') });
   }
   return out.sort((a, b) => a.pid - b.pid);

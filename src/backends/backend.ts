@@ -11,6 +11,17 @@ export type AccessMode =
   | 'SINGLE_NODE_SINGLE_WRITER'
   | 'SINGLE_NODE_MULTI_WRITER';
 
+/** Every access mode of the spec, for backends that serve them all (network filesystems). */
+export const ALL_ACCESS_MODES: readonly AccessMode[] = [
+  'SINGLE_NODE_WRITER',
+  'SINGLE_NODE_READER_ONLY',
+  'MULTI_NODE_READER_ONLY',
+  'MULTI_NODE_SINGLE_WRITER',
+  'MULTI_NODE_MULTI_WRITER',
+  'SINGLE_NODE_SINGLE_WRITER',
+  'SINGLE_NODE_MULTI_WRITER',
+];
+
 export type AccessType = 'mount' | 'block';
 
 /** A validated volume capability: what the CO asks a volume to be used as. */

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { invalidArgument, outOfRange } from '../errors.js';
-import type { AccessMode, BackendFeatures, Capability, TopologyRequirement, VolumeSource } from '../backends/backend.js';
+import { ALL_ACCESS_MODES, type AccessMode, type BackendFeatures, type Capability, type TopologyRequirement, type VolumeSource } from '../backends/backend.js';
 import type { VolumeCapability__Output } from './gen/csi/v1/VolumeCapability.js';
 import type { CapacityRange__Output } from './gen/csi/v1/CapacityRange.js';
 import type { TopologyRequirement__Output } from './gen/csi/v1/TopologyRequirement.js';
@@ -16,15 +16,7 @@ const MiB = 1024 * 1024;
 /** mkfs refuses smaller devices (xfsprogs >= 5.19 needs 300 MiB). */
 export const MIN_FILESYSTEM_BYTES: Record<string, number> = { xfs: 300 * MiB, ext4: 1 * MiB };
 
-const ACCESS_MODES: readonly AccessMode[] = [
-  'SINGLE_NODE_WRITER',
-  'SINGLE_NODE_READER_ONLY',
-  'MULTI_NODE_READER_ONLY',
-  'MULTI_NODE_SINGLE_WRITER',
-  'MULTI_NODE_MULTI_WRITER',
-  'SINGLE_NODE_SINGLE_WRITER',
-  'SINGLE_NODE_MULTI_WRITER',
-];
+const ACCESS_MODES = ALL_ACCESS_MODES;
 
 const READ_ONLY_MODES: ReadonlySet<AccessMode> = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
 

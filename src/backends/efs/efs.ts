@@ -2,17 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, realpath, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type {
-  Backend,
-  BackendFeatures,
-  CapacityInfo,
-  CreateVolumeArgs,
-  FilesystemSource,
-  NodeInfo,
-  NodeSource,
-  NodeVolumeArgs,
-  Page,
-  Volume,
+import {
+  ALL_ACCESS_MODES,
+  type Backend,
+  type BackendFeatures,
+  type CapacityInfo,
+  type CreateVolumeArgs,
+  type FilesystemSource,
+  type NodeInfo,
+  type NodeSource,
+  type NodeVolumeArgs,
+  type Page,
+  type Volume,
 } from '../backend.js';
 import { aborted, failedPrecondition, isRexError, notFound, resourceExhausted } from '../../errors.js';
 import { mounter as osMounter, type Mounter } from '../../os/index.js';
@@ -65,15 +66,7 @@ export class EfsBackend implements Backend {
   readonly name = 'efs';
   readonly features: BackendFeatures = {
     accessTypes: ['mount'],
-    accessModes: [
-      'SINGLE_NODE_WRITER',
-      'SINGLE_NODE_READER_ONLY',
-      'MULTI_NODE_READER_ONLY',
-      'MULTI_NODE_SINGLE_WRITER',
-      'MULTI_NODE_MULTI_WRITER',
-      'SINGLE_NODE_SINGLE_WRITER',
-      'SINGLE_NODE_MULTI_WRITER',
-    ],
+    accessModes: [...ALL_ACCESS_MODES],
     fsTypes: ['nfs4', 'nfs', 'efs'],
     defaultFsType: 'nfs4',
     nodeSource: 'filesystem',

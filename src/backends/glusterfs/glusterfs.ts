@@ -1,19 +1,20 @@
 import { mkdir, mkdtemp, readdir, rm, rmdir, stat, statfs } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type {
-  Backend,
-  BackendFeatures,
-  CapacityArgs,
-  CapacityInfo,
-  CreateVolumeArgs,
-  ExpandResult,
-  FilesystemSource,
-  NodeInfo,
-  NodeVolumeArgs,
-  Page,
-  Volume,
-  VolumeCondition,
+import {
+  ALL_ACCESS_MODES,
+  type Backend,
+  type BackendFeatures,
+  type CapacityArgs,
+  type CapacityInfo,
+  type CreateVolumeArgs,
+  type ExpandResult,
+  type FilesystemSource,
+  type NodeInfo,
+  type NodeVolumeArgs,
+  type Page,
+  type Volume,
+  type VolumeCondition,
 } from '../backend.js';
 import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
@@ -88,15 +89,7 @@ export class GlusterBackend implements Backend {
     this.cli = new GlusterCli(config.glusterdSocket, config.servers[0]!);
     this.features = {
       accessTypes: ['mount'],
-      accessModes: [
-        'SINGLE_NODE_WRITER',
-        'SINGLE_NODE_READER_ONLY',
-        'MULTI_NODE_READER_ONLY',
-        'MULTI_NODE_SINGLE_WRITER',
-        'MULTI_NODE_MULTI_WRITER',
-        'SINGLE_NODE_SINGLE_WRITER',
-        'SINGLE_NODE_MULTI_WRITER',
-      ],
+      accessModes: [...ALL_ACCESS_MODES],
       fsTypes: ['glusterfs'],
       defaultFsType: 'glusterfs',
       nodeSource: 'filesystem',

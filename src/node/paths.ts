@@ -34,7 +34,11 @@ export async function requireLiteralPath(path: string, field: string): Promise<v
     throw e;
   }
   if (real !== parent) throw invalidArgument(`${field} ${path} goes through a symbolic link (${parent} is ${real}); refusing to follow it`);
-  if ((await lstatOrUndefined(path))?.isSymbolicLink()) throw invalidArgument(`${field} ${path} is a symbolic link; refusing to follow it`);
+  const s = await lstatOrUndefined(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOTCONN') return undefined; // a mount point whose FUSE client died: not a link; the caller repairs it
+    throw e;
+  });
+  if (s?.isSymbolicLink()) throw invalidArgument(`${field} ${path} is a symbolic link; refusing to follow it`);
 }
 
 /** A path the CO must have created (the staging path): an existing directory, not a symlink. */

@@ -114,7 +114,10 @@ describe('secret redaction in the logs', () => {
 
   it('logs one line per RPC with method, volume, code, duration and request id', async () => {
     await outcome(csi.controller.ControllerGetVolume({ volume_id: 'vol-redact-missing' }));
-    const lines = plugin.jsonLogs().filter((l) => l.method === 'ControllerGetVolume' && l.msg === 'ControllerGetVolume');
+    // The line is written as the answer is sent: give the pipe from the plugin a moment to deliver it.
+    const logged = () => plugin.jsonLogs().filter((l) => l.method === 'ControllerGetVolume' && l.msg === 'ControllerGetVolume');
+    for (let i = 0; i < 50 && logged().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const lines = logged();
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 40, volume: 'vol-redact-missing', code: 'NOT_FOUND' });
     expect(typeof lines[0]!.ms).toBe('number');

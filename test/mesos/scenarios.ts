@@ -1,9 +1,11 @@
-// Mesos' calls replayed against the real plugin (dist/main.js on a unix socket, real loop devices, mkfs and
-// mounts), for every backend in MESOS_BACKENDS and for both CSI versions Mesos speaks:
+// Mesos' calls replayed against the real plugin (dist/main.js on a unix socket, real devices, mkfs and
+// mounts), for one backend of MESOS_BACKENDS and both CSI versions Mesos speaks:
 //   v1: the plugin serves csi.v1 and csi.v0 (the default); Mesos 1.8+ probes csi.v1 and uses it.
 //   v0: the plugin serves csi.v0 only (--csi-versions v0), so the v1 Probe is UNIMPLEMENTED and the client
 //       falls back to csi.v0 as Mesos does; what Mesos 1.6/1.7 (CSI 0.2 only) would call from there on.
 // One plugin per group; the plugin is killed with SIGKILL and restarted between steps where the issue asks.
+// Each backend has its own test file (scenarios-<backend>.test.ts) calling describeBackendScenarios, so the
+// files run one after another and a machine-wide server (glusterd) lives exactly as long as its file.
 
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,25 +13,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csiClients, expectGrpcError } from '../helpers/client.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 import { mountsAt } from '../../src/os/index.js';
-import { MESOS_BACKENDS, PROFILE_DOCUMENT_URI, type MesosBackend, type RunningBackend } from './backends.js';
+import { mesosBackend, PROFILE_DOCUMENT_URI, type MesosBackend, type RunningBackend } from './backends.js';
 import { MesosClient, MesosFailure, mesosEncode, type CsiService, type CsiVersion } from './mesos-client.js';
 import { fetchProfileDocument, profilesForType, type DiskProfile } from './profiles.js';
 
 const MiB = 1024 * 1024;
 const SLRP: CsiService[] = ['CONTROLLER_SERVICE', 'NODE_SERVICE'];
 
-describe('mesosEncode (libprocess http::encode, used for volume ids in paths)', () => {
-  it('percent-encodes reserved, unsafe, control and non-ASCII bytes and keeps the rest', () => {
-    expect(mesosEncode('vol-1_a.b')).toBe('vol-1_a.b');
-    expect(mesosEncode('fs-1:/sub/dir')).toBe('fs-1%3A%2Fsub%2Fdir');
-    expect(mesosEncode('a b~c%d')).toBe('a%20b%7Ec%25d');
-    expect(mesosEncode('x\ny')).toBe('x%0Ay');
-    expect(mesosEncode('é')).toBe('%C3%A9');
-    expect(mesosEncode("(it's)*!")).toBe("(it's)*!");
-  });
-});
-
-for (const backend of MESOS_BACKENDS) {
+/** Every scenario, v1 and v0, against the backend of that name; its file-wide set-up around them all. */
+export function describeBackendScenarios(name: string): void {
+  const backend = mesosBackend(name);
+  if (backend.setUpFile) beforeAll(() => backend.setUpFile!(), backend.setUpTimeoutMs ?? 120_000);
+  if (backend.tearDownFile) afterAll(() => backend.tearDownFile!(), 120_000);
   for (const version of ['v1', 'v0'] as const) describeScenarios(backend, version);
 }
 
@@ -80,7 +75,7 @@ function describeScenarios(backend: MesosBackend, version: CsiVersion): void {
       expect(Object.keys(profiles).length).toBeGreaterThan(0);
     });
 
-    it(`start-up: the version probe picks ${version}, then capabilities, plugin info per service, node id from MESOS_AGENT_ID`, async () => {
+    it(`start-up: the version probe picks ${version}, then capabilities, plugin info per service, the node id (${backend.nodeIdFrom})`, async () => {
       const agent = newAgent();
       const started = await agent.start();
       expect(started.version).toBe(version);
@@ -99,12 +94,15 @@ function describeScenarios(backend: MesosBackend, version: CsiVersion): void {
       expect(started.pluginCapabilities).toContain('CONTROLLER_SERVICE');
       expect(started.controllerCapabilities).toEqual(expect.arrayContaining(['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY']));
       expect(started.nodeCapabilities).toContain('STAGE_UNSTAGE_VOLUME');
-      if (started.nodeId !== undefined) expect(started.nodeId).toBe(agentId);
+      if (started.nodeId !== undefined) expect(started.nodeId).toBe(running.nodeId);
+      // A backend with ControllerPublish must answer the node id it publishes to; Mesos asks for it then.
+      if (started.controllerCapabilities.includes('PUBLISH_UNPUBLISH_VOLUME')) expect(started.nodeId).toBe(running.nodeId);
       if (version === 'v1') {
-        // Beyond Mesos' calls (it asks only with PUBLISH_UNPUBLISH): the node id is MESOS_AGENT_ID.
+        // Beyond Mesos' calls (it asks only with PUBLISH_UNPUBLISH): the node id is MESOS_AGENT_ID, or the
+        // backend's own where it must be (ebs: the EC2 instance id, which ControllerPublish attaches to).
         const csi = csiClients(running.plugin.endpoint);
         try {
-          expect((await csi.node.NodeGetInfo({})).node_id).toBe(agentId);
+          expect((await csi.node.NodeGetInfo({})).node_id).toBe(running.nodeId);
         } finally {
           csi.close();
         }

@@ -1,5 +1,5 @@
 // Loop devices: attach and detach with losetup(8); look-ups read sysfs, which costs no fork.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { run, isExecError } from './exec.js';
@@ -59,6 +59,38 @@ export async function detachLoopDevice(device: string): Promise<void> {
 async function waitUntilDetached(name: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await readLoopDevice(name)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * Processes, one per mount namespace other than ours, whose namespace still mounts the loop device. A
+ * namespace made with private propagation (`unshare -m`, a sandbox) while the device was mounted keeps its
+ * own copy of the mount after we unmount ours, and with it the device: `losetup --detach` then only marks
+ * it autoclear, and the kernel frees it when the last such copy goes. Reads /proc; costs nothing when unused.
+ */
+export async function otherNamespaceHolders(device: string): Promise<number[]> {
+  const name = basename(await canonicalPath(device));
+  let majorMinor: string;
+  try {
+    majorMinor = (await readFile(`${SYS_BLOCK}/${name}/dev`, 'utf8')).trim();
+  } catch {
+    return [];
+  }
+  const ours = await readlink('/proc/self/ns/mnt');
+  const seen = new Set([ours]);
+  const holders: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ns = await readlink(`/proc/${entry}/ns/mnt`);
+      if (seen.has(ns)) continue;
+      seen.add(ns);
+      const mounts = await readFile(`/proc/${entry}/mountinfo`, 'utf8');
+      if (mounts.split('\n').some((line) => line.split(' ')[2] === majorMinor)) holders.push(Number(entry));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return holders;
 }
 
 /** Makes the kernel see a grown backing file. */

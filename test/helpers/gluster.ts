@@ -257,3 +257,19 @@ export async function startGlusterd(): Promise<Glusterd> {
 export async function stopAllGlusterd(): Promise<void> {
   for (const g of [...tracked]) await g.stop();
 }
+
+/**
+ * Waits while a glusterd runs that this process did not start (another engineer's or CI's test run on this
+ * shared machine: one glusterd per machine), polling every pollMs; never touches it. Throws after timeoutMs.
+ */
+export async function waitForForeignGlusterd(opts: { pollMs?: number; timeoutMs?: number } = {}): Promise<void> {
+  const pollMs = opts.pollMs ?? 30_000;
+  const deadline = Date.now() + (opts.timeoutMs ?? 40 * 60_000);
+  for (let logged = false; ; logged = true) {
+    const others = (await listProcesses()).filter((p) => !p.zombie && p.comm === 'glusterd');
+    if (others.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`a glusterd this test did not start still runs (pid ${others.map((p) => p.pid).join(', ')}); not touching it`);
+    if (!logged) console.warn(`[gluster] waiting for a glusterd this test did not start (pid ${others.map((p) => p.pid).join(', ')}) to end; polling every ${pollMs / 1000} s`);
+    await sleep(pollMs);
+  }
+}

@@ -80,6 +80,18 @@ describe('ebs backend', () => {
     expect(info.max_volumes_per_node).toBe(26);
   });
 
+  it('advertises GET_CAPACITY and answers the largest volume of the parameters\' type (EBS is elastic; Mesos offers nothing without it)', async () => {
+    const caps = (await csi.controller.ControllerGetCapabilities({})).capabilities.map((c) => c.rpc?.type);
+    expect(caps).toContain('GET_CAPACITY');
+    const gp3 = await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'gp3', fsType: 'ext4' }, accessible_topology: { segments: { [ZONE_KEY]: ZONE } } });
+    expect(Number(gp3.available_capacity)).toBe(16384 * GiB);
+    expect(Number(gp3.maximum_volume_size?.value)).toBe(16384 * GiB);
+    expect(Number(gp3.minimum_volume_size?.value)).toBe(GiB);
+    expect(Number((await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'io2', iops: '1000' } })).available_capacity)).toBe(65536 * GiB);
+    expect(Number((await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'gp2', iops: '100' } })).available_capacity)).toBe(0);
+    expect(Number((await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: {}, accessible_topology: { segments: { [ZONE_KEY]: 'eu-west-1a' } } })).available_capacity)).toBe(0);
+  });
+
   it('runs the whole lifecycle with data on a real device: create, attach, format, mount, write, detach, reattach, read, delete', async () => {
     const id = await createVolume('lifecycle');
     expect(id).toMatch(/^vol-[0-9a-f]+$/);

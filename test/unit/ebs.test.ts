@@ -1,6 +1,7 @@
 // The ebs backend's pure parts: error mapping (throttling is never INTERNAL), parameters, device names,
 // attach limits, and the modify merger.
 import { describe, expect, it } from 'vitest';
+import { ebsCapacity } from '../../src/backends/ebs/capacity.js';
 import { candidateNames, DeviceAllocator } from '../../src/backends/ebs/devices.js';
 import { ec2Error } from '../../src/backends/ebs/ec2.js';
 import { attachLimitFor } from '../../src/backends/ebs/limits.js';
@@ -76,5 +77,23 @@ describe('ModifyMerger', () => {
     expect(() => m.request('vol-1', { type: 'gp3' })).toThrow(/retry/);
     await first;
     expect(m.calls).toBe(3);
+  });
+});
+
+describe('ebs GetCapacity (elastic: the largest volume of the type)', () => {
+  const mount = { accessType: 'mount' as const, accessMode: 'SINGLE_NODE_WRITER' as const, fsType: 'ext4', mountFlags: [] };
+  const multiBlock = { accessType: 'block' as const, accessMode: 'MULTI_NODE_MULTI_WRITER' as const, fsType: '', mountFlags: [] };
+  it('answers the type\'s largest volume as available and maximum, its smallest as minimum', () => {
+    expect(ebsCapacity({}, [mount], undefined, 'us-east-1')).toEqual({ availableBytes: 16384 * GiB, maximumVolumeSize: 16384 * GiB, minimumVolumeSize: GiB });
+    expect(ebsCapacity({ type: 'standard' }, [mount], undefined, 'us-east-1').availableBytes).toBe(1024 * GiB);
+    expect(ebsCapacity({ type: 'io2', iops: '3000' }, [multiBlock], 'us-east-1b', 'us-east-1')).toEqual({ availableBytes: 65536 * GiB, maximumVolumeSize: 65536 * GiB, minimumVolumeSize: 4 * GiB });
+    expect(ebsCapacity({ type: 'st1' }, [], undefined, 'us-east-1').minimumVolumeSize).toBe(125 * GiB);
+  });
+  it('answers 0 for what no volume could be created with: bad parameters, Multi-Attach outside io2 block, a zone of another region', () => {
+    expect(ebsCapacity({ type: 'gp9' }, [mount], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
+    expect(ebsCapacity({ type: 'gp2', iops: '100' }, [mount], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
+    expect(ebsCapacity({ type: 'gp3' }, [multiBlock], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
+    expect(ebsCapacity({ type: 'io2', iops: '3000' }, [{ ...mount, accessMode: 'MULTI_NODE_MULTI_WRITER' }], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
+    expect(ebsCapacity({}, [mount], 'eu-west-1a', 'us-east-1')).toEqual({ availableBytes: 0 });
   });
 });

@@ -3,6 +3,8 @@ import type {
   AccessType,
   Backend,
   BackendFeatures,
+  CapacityArgs,
+  CapacityInfo,
   Capability,
   CreateSnapshotArgs,
   CreateVolumeArgs,
@@ -19,6 +21,7 @@ import type {
 import { alreadyExists, failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, RexError, unavailable } from '../../errors.js';
 import { pageOfIds } from '../page-token.js';
 import { VolumeBatcher } from './batcher.js';
+import { ebsCapacity } from './capacity.js';
 import { DeviceAllocator } from './devices.js';
 import { Ec2, type EbsInstance, type EbsSnapshot, type EbsVolume, type ModifyVolumeInput } from './ec2.js';
 import { fetchInstanceIdentity, type InstanceIdentity } from './imds.js';
@@ -101,7 +104,7 @@ export class EbsBackend implements Backend {
       defaultFsType: 'ext4',
       nodeSource: 'block',
       controllerPublish: true,
-      getCapacity: false,
+      getCapacity: true,
       listVolumesPublishedNodes: true,
       volumeCondition: false,
       minVolumeBytes: GiB,
@@ -235,6 +238,11 @@ export class EbsBackend implements Backend {
     const byId = new Map(volumes.map((v) => [v.id, v]));
     const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, (id) => VOLUME_ID.test(id));
     return { entries: ids.map((id) => this.toVolume(byId.get(id)!)), nextToken };
+  }
+
+  /** Elastic: the largest volume of the parameters' type (see capacity.ts for why, and for Mesos). */
+  async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {
+    return ebsCapacity(args.parameters, args.capabilities, args.topology?.[ZONE_TOPOLOGY_KEY], this.config.region);
   }
 
   // ---- controller side: attach and detach

@@ -30,6 +30,8 @@ import {
   listLoopDevices,
   loopDevicesOf,
   missingTools,
+  mountsOfSource,
+  otherNamespaceHolders,
   refreshLoopCapacity,
 } from '../../os/index.js';
 import { pageOfIds } from '../page-token.js';
@@ -230,6 +232,14 @@ export class LoopBackend implements Backend {
     if (!Pool.isId(id)) return; // not a name this pool could have issued: already gone
     const devices = await loopDevicesOf(this.pool.imagePath(id));
     if (devices.length > 0) {
+      const held = await heldElsewhereOnly(devices);
+      if (held.length > 0) {
+        throw failedPrecondition(
+          `volume ${id} is not staged here any more, but ${devices.join(', ')} stays attached: another mount namespace (process ${held.join(', ')}) ` +
+            `still has a copy of its mount, made with private propagation (unshare -m, a sandbox) while the volume was staged; ` +
+            `the kernel frees the device when those processes end or unmount it: retry DeleteVolume then`,
+        );
+      }
       throw failedPrecondition(`volume ${id} is staged on node ${this.config.nodeId} (${devices.join(', ')}); unstage it before deleting`);
     }
     await this.pool.removeMeta(id);
@@ -364,4 +374,10 @@ export class LoopBackend implements Backend {
       ...(condition ? { condition } : {}),
     };
   }
+}
+
+/** The processes of other mount namespaces holding these devices, when nothing in ours mounts them (else []). */
+async function heldElsewhereOnly(devices: string[]): Promise<number[]> {
+  for (const d of devices) if ((await mountsOfSource(d)).length > 0) return [];
+  return [...new Set((await Promise.all(devices.map(otherNamespaceHolders))).flat())];
 }

@@ -480,7 +480,7 @@ export class EbsBackend implements Backend {
       // neither exceed the limit nor pick the same name.
       const fresh = (await this.ec2.describeInstance(instance.id)) ?? instance;
       const limit = this.config.attachLimit ?? attachLimitFor(fresh.type);
-      const used = fresh.devices.length + this.devices.reservedCount(instance.id);
+      const used = fresh.devices.length + this.devices.reservedCount(instance.id, fresh.devices.map((d) => d.device));
       if (used >= limit) {
         throw resourceExhausted(`instance ${instance.id} (${fresh.type || 'unknown type'}) has ${used} of its ${limit} volume attachments in use; detach a volume or use another node`);
       }

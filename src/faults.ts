@@ -34,11 +34,28 @@ export const DATA_SERVICE_FAULT_POINTS = [
 /** The glusterfs backend's points between recording a volume's name and making it (and back). */
 export const GLUSTERFS_FAULT_POINTS = ['glusterfs.create.after-record', 'glusterfs.delete.after-record', 'glusterfs.delete.after-stop'] as const;
 
+/**
+ * The ebs backend's points between an EC2 call and the wait for its effect (or the tag that records it); all
+ * crash-tested by test/reliability/ebs-crash.test.ts. The attach and detach points are on the paths of both
+ * ControllerPublish/Unpublish and --node-attach's NodeStage/NodeUnstage.
+ */
+export const EBS_FAULT_POINTS = [
+  'ebs.create.after-create-volume',
+  'ebs.publish.after-mode-tag',
+  'ebs.attach.after-attach-volume',
+  'ebs.detach.after-detach-volume',
+  'ebs.unpublish.after-detach',
+  'ebs.delete.after-delete-volume',
+  'ebs.node-attach.after-tag',
+  'ebs.node-detach.after-detach',
+] as const;
+
 /** Every fault point in the code. */
-export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS, ...GLUSTERFS_FAULT_POINTS] as const;
+export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS, ...GLUSTERFS_FAULT_POINTS, ...EBS_FAULT_POINTS] as const;
 
 export type FaultPointName = (typeof FAULT_POINTS)[number];
 export type LifecycleFaultPoint = (typeof LIFECYCLE_FAULT_POINTS)[number];
+export type EbsFaultPoint = (typeof EBS_FAULT_POINTS)[number];
 
 export async function faultPoint(name: FaultPointName): Promise<void> {
   const ms = delays.get(name);

@@ -1,6 +1,9 @@
 // Secrets never reach a log: with --log-level debug (every request is logged), a secret is sent through every
 // RPC whose request carries `secrets`, and the plugin's whole output is searched for the secret values. Also
-// checks the log line every RPC gets, in JSON and in the readable text format.
+// checks the log line every RPC gets, in JSON and in the readable text format. The loop backend answers
+// ControllerPublish/Unpublish and ControllerModifyVolume UNIMPLEMENTED before any handler runs, so the same is
+// done against the ebs backend (moto_server, the attach simulator of test/helpers/ebs-sim.ts), where those RPCs
+// reach their handlers and the backend with the secrets.
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTO_PATH } from '../../src/csi/proto.js';
 import { unlessGone } from '../helpers/cli.js';
 import { csiClients, isServiceError, type CsiClients } from '../helpers/client.js';
+import { GiB, startEbsWorld, type EbsWorld } from '../helpers/ebs.js';
 import { startPlugin, type PluginProcess } from '../helpers/plugin.js';
 import { Cleanup } from '../helpers/tmp.js';
 
@@ -137,6 +141,101 @@ describe('readable log lines', () => {
       expect(p.logs()).not.toMatch(/^\{/m);
     } finally {
       await p.cleanup();
+    }
+  });
+});
+
+describe('secret redaction in the logs (ebs backend, moto_server)', () => {
+  let world: EbsWorld | undefined;
+  let ebs: PluginProcess | undefined;
+  let c: CsiClients | undefined;
+  const local = new Cleanup();
+
+  beforeAll(async () => {
+    world = await startEbsWorld('redact-ebs');
+    local.defer(() => world!.stop());
+    ebs = await world.startPlugin({ name: 'redact-ebs', args: ['--log-level', 'debug'] });
+    local.defer(() => ebs!.cleanup());
+    c = csiClients(ebs.endpoint);
+    local.defer(() => c!.close());
+  }, 60_000);
+
+  afterAll(() => local.run());
+
+  it('keeps every secret value out of the whole output while publish, unpublish and modify run with secrets', async () => {
+    const w = world!;
+    const p = ebs!;
+    const { controller: ctl, node: n } = c!;
+    const staging = join(p.dir, 'staging');
+    const target = join(p.dir, 'target');
+    await mkdir(staging);
+    const before = secretValues.length;
+
+    const created = await ctl.CreateVolume({ name: 'redact-ebs-1', volume_capabilities: [MOUNT_CAP], capacity_range: { required_bytes: GiB }, secrets: secrets('ebs-CreateVolume') });
+    const id = created.volume!.volume_id;
+    const volume_context = created.volume!.volume_context ?? {}; // fsType: the node formats only what was created for mount
+    local.defer(unlessGone(() => ctl.DeleteVolume({ volume_id: id })));
+    local.defer(() => ctl.ControllerUnpublishVolume({ volume_id: id, node_id: w.instanceId }));
+    local.defer(unlessGone(() => n.NodeUnstageVolume({ volume_id: id, staging_target_path: staging })));
+    local.defer(unlessGone(() => n.NodeUnpublishVolume({ volume_id: id, target_path: target })));
+
+    let devicePath = '';
+    let snapshotId = 'snap-00000000';
+    let modified: unknown[] = [];
+    const calls: [string, () => Promise<unknown>][] = [
+      ['ValidateVolumeCapabilities', () => ctl.ValidateVolumeCapabilities({ volume_id: id, volume_capabilities: [MOUNT_CAP], secrets: secrets('ebs-ValidateVolumeCapabilities') })],
+      [
+        'ControllerPublishVolume',
+        async () => {
+          const res = await ctl.ControllerPublishVolume({ volume_id: id, node_id: w.instanceId, volume_capability: MOUNT_CAP, secrets: secrets('ebs-ControllerPublishVolume') });
+          devicePath = res.publish_context?.['devicePath'] ?? '';
+        },
+      ],
+      ['NodeStageVolume', () => n.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT_CAP, publish_context: { devicePath }, volume_context, secrets: secrets('ebs-NodeStageVolume') })],
+      ['NodePublishVolume', () => n.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: MOUNT_CAP, publish_context: { devicePath }, volume_context, secrets: secrets('ebs-NodePublishVolume') })],
+      [
+        'ControllerModifyVolume',
+        async () => {
+          await ctl.ControllerModifyVolume({ volume_id: id, mutable_parameters: { type: 'io2', iops: '200' }, secrets: secrets('ebs-ControllerModifyVolume') });
+          const v = await w.describe(id);
+          modified = [v?.VolumeType, v?.Iops];
+        },
+      ],
+      ['ControllerExpandVolume', () => ctl.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 2 * GiB }, secrets: secrets('ebs-ControllerExpandVolume') })],
+      [
+        'CreateSnapshot',
+        async () => {
+          const res = await ctl.CreateSnapshot({ name: 'redact-ebs-snap', source_volume_id: id, secrets: secrets('ebs-CreateSnapshot') });
+          snapshotId = res.snapshot!.snapshot_id;
+        },
+      ],
+      ['ListSnapshots', () => ctl.ListSnapshots({ source_volume_id: id, secrets: secrets('ebs-ListSnapshots') })],
+      ['DeleteSnapshot', () => ctl.DeleteSnapshot({ snapshot_id: snapshotId, secrets: secrets('ebs-DeleteSnapshot') })],
+      ['NodeUnpublishVolume', () => n.NodeUnpublishVolume({ volume_id: id, target_path: target })],
+      ['NodeUnstageVolume', () => n.NodeUnstageVolume({ volume_id: id, staging_target_path: staging })],
+      ['ControllerUnpublishVolume', () => ctl.ControllerUnpublishVolume({ volume_id: id, node_id: w.instanceId, secrets: secrets('ebs-ControllerUnpublishVolume') })],
+      ['DeleteVolume', () => ctl.DeleteVolume({ volume_id: id, secrets: secrets('ebs-DeleteVolume') })],
+    ];
+    const outcomes: Record<string, string> = {};
+    for (const [method, call] of calls) outcomes[method] = await outcome(call());
+    // Every one of them ran its handler and the backend to the end, secrets in hand.
+    expect(outcomes).toEqual(Object.fromEntries(calls.map(([m]) => [m, 'OK'])));
+    expect(devicePath).not.toBe('');
+    expect(snapshotId).toMatch(/^snap-/);
+    expect(modified).toEqual(['io2', 200]); // the modification reached EC2
+
+    const output = p.logs();
+    const mine = secretValues.slice(before);
+    expect(mine.length).toBeGreaterThanOrEqual(12);
+    for (const value of mine) expect(output).not.toContain(value);
+    expect(output).not.toContain('s3cr3t-');
+
+    // The handlers saw the secrets: each request was logged at debug with the keys and redacted values.
+    const requests = p.jsonLogs().filter((l) => l.msg === 'request');
+    for (const method of ['ControllerPublishVolume', 'ControllerUnpublishVolume', 'ControllerModifyVolume']) {
+      const logged = requests.filter((l) => l.method === method);
+      expect(logged.length, `debug request line for ${method}`).toBeGreaterThan(0);
+      for (const l of logged) expect((l.request as { secrets?: Record<string, string> }).secrets).toEqual({ password: '***redacted***', token: '***redacted***' });
     }
   });
 });

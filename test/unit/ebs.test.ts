@@ -59,6 +59,15 @@ describe('device names and limits', () => {
     expect(a.allocate('i-1', ['/dev/sdba'])).toBe('/dev/xvdbb'); // sdba and xvdba are one slot
     expect(candidateNames()).toHaveLength(25 * 26);
   });
+  it('counts a reserved name once when EC2 already lists its attachment (attach limit)', () => {
+    const a = new DeviceAllocator();
+    const x = a.allocate('i-1', []);
+    a.allocate('i-1', [x]);
+    expect(a.reservedCount('i-1')).toBe(2);
+    expect(a.reservedCount('i-1', ['/dev/sda1', x])).toBe(1); // x is attached, its attach still waiting
+    expect(a.reservedCount('i-1', [x.replace('/dev/xvd', '/dev/sd')])).toBe(1);
+    expect(a.reservedCount('i-2', [x])).toBe(0);
+  });
   it('knows the attach limit by instance family', () => {
     expect(attachLimitFor('m5.large')).toBe(27);
     expect(attachLimitFor('m4.large')).toBe(40);

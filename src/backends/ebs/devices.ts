@@ -33,8 +33,13 @@ export class DeviceAllocator {
     if (set?.size === 0) this.reserved.delete(instanceId);
   }
 
-  reservedCount(instanceId: string): number {
-    return this.reserved.get(instanceId)?.size ?? 0;
+  /**
+   * Names reserved by attaches still running here, less those already in `inUse` (EC2 lists an attachment
+   * before its attach has finished waiting: it must not count twice against the attach limit).
+   */
+  reservedCount(instanceId: string, inUse: Iterable<string> = []): number {
+    const listed = new Set([...inUse].map(shortName));
+    return [...(this.reserved.get(instanceId) ?? [])].filter((n) => !listed.has(shortName(n))).length;
   }
 }
 

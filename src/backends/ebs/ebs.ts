@@ -18,6 +18,7 @@ import type {
   TopologyRequirement,
   Volume,
 } from '../backend.js';
+import { faultPoint } from '../../faults.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, RexError, unavailable } from '../../errors.js';
 import { pageOfIds } from '../page-token.js';
 import { VolumeBatcher } from './batcher.js';
@@ -191,6 +192,7 @@ export class EbsBackend implements Backend {
         if (isRexError(e, 'ALREADY_EXISTS')) continue; // the token was used with other parameters
         throw e;
       }
+      await faultPoint('ebs.create.after-create-volume');
       if (GONE_STATES.has(created.state)) continue;
       const ready = await this.batcher.waitFor(created.id, 'available', (v) => v?.state === 'available' || v?.state === 'in-use', this.config.waitTimeoutMs, (v) =>
         !v || GONE_STATES.has(v.state) || v.state === 'error' ? unavailable(`volume ${created.id} went to state ${v?.state ?? 'deleted'} while being created`) : undefined,
@@ -219,6 +221,7 @@ export class EbsBackend implements Backend {
       if (isRexError(e, 'NOT_FOUND')) return;
       throw e;
     }
+    await faultPoint('ebs.delete.after-delete-volume');
   }
 
   async getVolume(id: string): Promise<Volume | undefined> {
@@ -262,6 +265,7 @@ export class EbsBackend implements Backend {
       throw alreadyExists(`volume ${id} is already published to ${instance.id} ${recorded === 'ro' ? 'read-only' : 'read-write'}`);
     }
     if (recorded !== mode) await this.ec2.createTags(id, { [modeTag]: mode });
+    await faultPoint('ebs.publish.after-mode-tag');
     const device = await this.attach(volume, instance, capability.accessType === 'block');
     return { devicePath: device };
   }
@@ -272,6 +276,7 @@ export class EbsBackend implements Backend {
     if (!volume) return; // gone: detached as far as anyone can tell
     const targets = volume.attachments.filter((a) => a.state !== 'detached' && (nodeId === '' || a.instanceId === nodeId));
     await Promise.all(targets.map((a) => this.detach(id, a.instanceId, false)));
+    await faultPoint('ebs.unpublish.after-detach');
     const modeTags = Object.keys(volume.tags).filter((k) => k.startsWith(TAG_PUBLISH_MODE) && (nodeId === '' || k === `${TAG_PUBLISH_MODE}${nodeId}`));
     if (modeTags.length > 0) await this.ec2.deleteTags(id, modeTags).catch(() => undefined);
   }
@@ -439,6 +444,7 @@ export class EbsBackend implements Backend {
     const volume = await this.batcher.describe(volumeId);
     if (!volume || volume.tags[TAG_NODE_ATTACHED] !== me.instanceId) return;
     if (volume.attachments.some((a) => a.instanceId === me.instanceId && a.state !== 'detached')) await this.detach(volumeId, me.instanceId, false);
+    await faultPoint('ebs.node-detach.after-detach');
     await this.ec2.deleteTags(volumeId, [TAG_NODE_ATTACHED]);
   }
 
@@ -482,7 +488,7 @@ export class EbsBackend implements Backend {
       // neither exceed the limit nor pick the same name.
       const fresh = (await this.ec2.describeInstance(instance.id)) ?? instance;
       const limit = this.config.attachLimit ?? attachLimitFor(fresh.type);
-      const used = fresh.devices.length + this.devices.reservedCount(instance.id);
+      const used = fresh.devices.length + this.devices.reservedCount(instance.id, fresh.devices.map((d) => d.device));
       if (used >= limit) {
         throw resourceExhausted(`instance ${instance.id} (${fresh.type || 'unknown type'}) has ${used} of its ${limit} volume attachments in use; detach a volume or use another node`);
       }
@@ -496,6 +502,7 @@ export class EbsBackend implements Backend {
       return name;
     });
     try {
+      await faultPoint('ebs.attach.after-attach-volume');
       await this.waitAttached(volume.id, instance.id);
     } finally {
       this.devices.release(instance.id, device);
@@ -527,6 +534,7 @@ export class EbsBackend implements Backend {
       // Not attached there (any more) is what we want; IncorrectState means it is already detaching.
       if (!isRexError(e, 'NOT_FOUND') && !isRexError(e, 'FAILED_PRECONDITION')) throw e;
     }
+    await faultPoint('ebs.detach.after-detach-volume');
     await this.batcher.waitFor(
       volumeId,
       `detached from ${instanceId}`,
@@ -552,6 +560,7 @@ export class EbsBackend implements Backend {
     }
     // Tagged before attaching: a crash after the attach still leaves the record that this node must detach it.
     await this.ec2.createTags(volumeId, { [TAG_NODE_ATTACHED]: me.instanceId });
+    await faultPoint('ebs.node-attach.after-tag');
     const instance = await this.ec2.describeInstance(me.instanceId);
     if (!instance) throw failedPrecondition(`this node's instance ${me.instanceId} is unknown to EC2 in ${this.config.region}`);
     const fresh = (await this.batcher.describe(volumeId)) ?? volume;

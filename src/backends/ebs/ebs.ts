@@ -194,16 +194,22 @@ export class EbsBackend implements Backend {
       }
       await faultPoint('ebs.create.after-create-volume');
       if (GONE_STATES.has(created.state)) continue;
-      const ready = await this.batcher.waitFor(created.id, 'available', (v) => v?.state === 'available' || v?.state === 'in-use', this.config.waitTimeoutMs, (v) =>
-        !v || GONE_STATES.has(v.state) || v.state === 'error' ? unavailable(`volume ${created.id} went to state ${v?.state ?? 'deleted'} while being created`) : undefined,
-      ).catch(async (e: unknown) => {
+      const ready = await this.waitUntilCreated(created.id).catch(async (e: unknown) => {
         // A volume that failed to come up is removed so the retry starts clean.
         await this.ec2.deleteVolume(created.id).catch(() => undefined);
         throw e;
       });
-      return this.toVolume(ready!);
+      return this.toVolume(ready);
     }
     throw unavailable(`EC2 keeps answering CreateVolume for ${JSON.stringify(args.name)} with a deleted volume; retry later`);
+  }
+
+  /** Waits until a new volume is usable; UNAVAILABLE when it fails or is gone. */
+  private async waitUntilCreated(id: string) {
+    const ready = await this.batcher.waitFor(id, 'available', (v) => v?.state === 'available' || v?.state === 'in-use', this.config.waitTimeoutMs, (v) =>
+      !v || GONE_STATES.has(v.state) || v.state === 'error' ? unavailable(`volume ${id} went to state ${v?.state ?? 'deleted'} while being created`) : undefined,
+    );
+    return ready!;
   }
 
   async deleteVolume(id: string): Promise<void> {
@@ -233,7 +239,12 @@ export class EbsBackend implements Backend {
     const found = (await this.ec2.describeVolumes({ tags: { [TAG_VOLUME_NAME]: name, [TAG_CLUSTER]: this.config.clusterTag } }))
       .filter((v) => !GONE_STATES.has(v.state))
       .sort((a, b) => a.id.localeCompare(b.id));
-    return found[0] ? this.toVolume(found[0]) : undefined;
+    const volume = found[0];
+    if (!volume) return undefined;
+    if (volume.state !== 'creating') return this.toVolume(volume);
+    // A create that crashed (or timed out) before its wait: the retry must not hand out a volume that is
+    // not usable yet, so it waits for it as the first call would have.
+    return this.toVolume(await this.waitUntilCreated(volume.id));
   }
 
   async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {

@@ -12,6 +12,7 @@ import { csiClients, grpcCodeName, isServiceError, type CsiClients } from '../he
 import type { PluginProcess } from '../helpers/plugin.js';
 import { forceCleanupUnder, MiB, mountCapability } from '../helpers/volumes.js';
 import { reliabilityBackends } from './backends.js';
+import { runMixedLoad, type LoadOp } from './mixed-load.js';
 
 const CLIENTS = 16;
 const OPERATIONS = 200;
@@ -25,13 +26,7 @@ type Kind = (typeof KINDS)[number];
 type VolState = 'absent' | 'created' | 'staged' | 'published';
 const AFTER: Partial<Record<Kind, VolState>> = { create: 'created', stage: 'staged', publish: 'published', unpublish: 'staged', unstage: 'created', delete: 'absent' };
 
-interface Op {
-  kind: Kind;
-  volume: number;
-  /** 'twin': an identical request in flight at once; 'conflict': a different one 40 ms after it. */
-  shape: 'single' | 'twin' | 'conflict';
-  conflictKind: Kind;
-}
+type Op = LoadOp<Kind>;
 
 interface Outcome {
   kind: Kind;
@@ -122,42 +117,7 @@ describe.each(reliabilityBackends())('concurrency ($name backend)', (backend) =>
       fc.record({ kind, volume: fc.nat(VOLUMES - 1), shape: fc.constantFrom<Op['shape']>('single', 'single', 'twin', 'conflict'), conflictKind: kind }),
       { numRuns: OPERATIONS, seed: SEED },
     );
-    const outcomes: Outcome[] = [];
-    const twins: [Outcome, Outcome][] = [];
-    const conflicts: [Outcome, Outcome][] = [];
-    let next = 0;
-    let requests = 0;
-    let maxInFlight = 0;
-    let inFlight = 0;
-    const track = async <T,>(p: Promise<T>): Promise<T> => {
-      requests++;
-      maxInFlight = Math.max(maxInFlight, ++inFlight);
-      try {
-        return await p;
-      } finally {
-        inFlight--;
-      }
-    };
-    await Promise.all(
-      clients.map(async (c, i) => {
-        const other = clients[(i + 1) % CLIENTS]!;
-        for (let op = ops[next++]; op; op = ops[next++]) {
-          if (op.shape === 'twin') {
-            const pair = await Promise.all([track(timed(c, op.kind, op.volume)), track(timed(other, op.kind, op.volume))]);
-            twins.push(pair);
-            outcomes.push(...pair);
-          } else if (op.shape === 'conflict') {
-            const first = track(timed(c, op.kind, op.volume));
-            await new Promise((r) => setTimeout(r, 40));
-            const pair = await Promise.all([first, track(timed(other, op.conflictKind, op.volume))]);
-            conflicts.push(pair);
-            outcomes.push(...pair);
-          } else {
-            outcomes.push(await track(timed(c, op.kind, op.volume)));
-          }
-        }
-      }),
-    );
+    const { outcomes, twins, conflicts, requests, maxInFlight } = await runMixedLoad(clients, ops, timed);
 
     // No answer is an internal failure.
     const bad = outcomes.filter((o) => o.code === status.INTERNAL || o.code === status.UNKNOWN || o.code === status.DEADLINE_EXCEEDED);

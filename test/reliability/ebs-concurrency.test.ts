@@ -14,6 +14,7 @@ import { csiClients, grpcCodeName, isServiceError, type CsiClients } from '../he
 import { GiB, startEbsWorld, type EbsWorld } from '../helpers/ebs.js';
 import type { PluginProcess } from '../helpers/plugin.js';
 import { mountCapability } from '../helpers/volumes.js';
+import { runMixedLoad, type LoadOp } from './mixed-load.js';
 
 const CLIENTS = 8;
 const OPERATIONS = 60;
@@ -33,12 +34,7 @@ type VolState = 'absent' | 'created' | 'published';
 const AFTER: Partial<Record<Kind, VolState>> = { create: 'created', publish: 'published', unpublish: 'created', delete: 'absent' };
 const NO_VOLUME = 'vol-00000000000000000';
 
-interface Op {
-  kind: Kind;
-  volume: number;
-  shape: 'single' | 'twin' | 'conflict';
-  conflictKind: Kind;
-}
+type Op = LoadOp<Kind>;
 
 interface Outcome {
   kind: Kind;
@@ -142,42 +138,7 @@ describe('ebs concurrency (moto_server)', () => {
       fc.record({ kind, volume: fc.nat(VOLUMES - 1), shape: fc.constantFrom<Op['shape']>('single', 'twin', 'twin', 'conflict'), conflictKind: kind }),
       { numRuns: OPERATIONS, seed: SEED },
     );
-    const outcomes: Outcome[] = [];
-    const twins: [Outcome, Outcome][] = [];
-    const conflicts: [Outcome, Outcome][] = [];
-    let next = 0;
-    let requests = 0;
-    let maxInFlight = 0;
-    let inFlight = 0;
-    const track = async <T,>(p: Promise<T>): Promise<T> => {
-      requests++;
-      maxInFlight = Math.max(maxInFlight, ++inFlight);
-      try {
-        return await p;
-      } finally {
-        inFlight--;
-      }
-    };
-    await Promise.all(
-      clients.map(async (c, i) => {
-        const other = clients[(i + 1) % CLIENTS]!;
-        for (let op = ops[next++]; op; op = ops[next++]) {
-          if (op.shape === 'twin') {
-            const pair = await Promise.all([track(timed(c, op.kind, op.volume)), track(timed(other, op.kind, op.volume))]);
-            twins.push(pair);
-            outcomes.push(...pair);
-          } else if (op.shape === 'conflict') {
-            const first = track(timed(c, op.kind, op.volume));
-            await new Promise((r) => setTimeout(r, 40));
-            const pair = await Promise.all([first, track(timed(other, op.conflictKind, op.volume))]);
-            conflicts.push(pair);
-            outcomes.push(...pair);
-          } else {
-            outcomes.push(await track(timed(c, op.kind, op.volume)));
-          }
-        }
-      }),
-    );
+    const { outcomes, twins, conflicts, requests, maxInFlight } = await runMixedLoad(clients, ops, timed);
 
     const bad = outcomes.filter((o) => o.code === status.INTERNAL || o.code === status.UNKNOWN || o.code === status.DEADLINE_EXCEEDED);
     expect(bad.map((o) => `${o.kind} v${o.volume}: ${grpcCodeName(o.code)} ${o.answer}`)).toEqual([]);

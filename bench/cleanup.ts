@@ -46,7 +46,9 @@ export class Teardown {
     this.aborted = true;
     for (const c of this.children) killGroup(c);
     await Promise.all([...this.plugins].map((p) => p.stop()));
-    await Promise.all([...this.children].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('close', r)))));
+    await Promise.all(
+      [...this.children].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('close', r)))),
+    );
     return sweep(this.dir);
   }
 }

@@ -19,7 +19,15 @@ import { Teardown } from './cleanup.js';
 import { BenchPlugin } from './plugin.js';
 import { renderMarkdown, renderTargets, renderText, Results, type Target } from './report.js';
 import { percentile, summarize } from './stats.js';
-import { floorLifecycle, LIFECYCLE_RPCS, listAllVolumes, makeListPool, pluginLifecycle, probeLatencies, type LifecycleResult } from './workloads.js';
+import {
+  floorLifecycle,
+  LIFECYCLE_RPCS,
+  listAllVolumes,
+  makeListPool,
+  pluginLifecycle,
+  probeLatencies,
+  type LifecycleResult,
+} from './workloads.js';
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -91,16 +99,27 @@ function machine(): string {
   return `${cpus().length} CPUs (${cpu}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}, node ${process.version}`;
 }
 
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
-const lifecycleSection = (o: Options, c: number): string => `Lifecycle, concurrency ${c} (${o.volumes} volumes of ${o.sizeBytes / MiB} MiB, ext4)`;
+const lifecycleSection = (o: Options, c: number): string =>
+  `Lifecycle, concurrency ${c} (${o.volumes} volumes of ${o.sizeBytes / MiB} MiB, ext4)`;
 const listSection = (o: Options): string => `ListVolumes (pages of ${o.pageSize}; pool metadata only, no devices)`;
 const probeSection = (o: Options): string => `Probe (${o.probes} calls)`;
 const START_SECTION = 'Start-up and memory';
 
 /** One lifecycle pass through the plugin and one through the floor, at one concurrency. */
 function recordLifecycle(results: Results, section: string, plugin: LifecycleResult, floor: LifecycleResult): void {
-  results.addVersusFloor(section, 'volumes per second', 'vol/s', (plugin.volumes / plugin.wallMs) * 1000, (floor.volumes / floor.wallMs) * 1000, true);
+  results.addVersusFloor(
+    section,
+    'volumes per second',
+    'vol/s',
+    (plugin.volumes / plugin.wallMs) * 1000,
+    (floor.volumes / floor.wallMs) * 1000,
+    true,
+  );
   results.addVersusFloor(section, 'whole life of a volume p50', 'ms', percentile(plugin.perVolume, 50), percentile(floor.perVolume, 50));
   for (const rpc of LIFECYCLE_RPCS) {
     for (const p of [50, 95, 99]) {
@@ -135,7 +154,14 @@ async function lifecycleRun(o: Options, run: number, root: string, teardown: Tea
   }
 }
 
-async function listRun(o: Options, pools: Map<number, string>, root: string, run: number, teardown: Teardown, results: Results): Promise<void> {
+async function listRun(
+  o: Options,
+  pools: Map<number, string>,
+  root: string,
+  run: number,
+  teardown: Teardown,
+  results: Results,
+): Promise<void> {
   for (const [size, poolDir] of pools) {
     const plugin = new BenchPlugin(join(root, `list${size}-run${run}`), poolDir);
     teardown.addPlugin(plugin);
@@ -168,7 +194,12 @@ function targets(o: Options, results: Results): Target[] {
   out.push({ what: 'start-up to first Probe', measured: median(START_SECTION, 'start-up to first Probe'), limit: 500, unit: 'ms' });
   out.push({ what: 'RSS idle', measured: median(START_SECTION, 'RSS idle (after start-up)'), limit: 70, unit: 'MB' });
   const largest = Math.max(...o.listSizes);
-  out.push({ what: `ListVolumes page p50 at ${largest} volumes`, measured: median(listSection(o), `${largest} volumes: page p50`), limit: 50, unit: 'ms' });
+  out.push({
+    what: `ListVolumes page p50 at ${largest} volumes`,
+    measured: median(listSection(o), `${largest} volumes: page p50`),
+    limit: 50,
+    unit: 'ms',
+  });
   return out;
 }
 
@@ -197,7 +228,11 @@ async function benchmark(o: Options, root: string, teardown: Teardown): Promise<
   header.push(`load average at end ${load()}`);
   const body = o.markdown ? renderMarkdown(results) : renderText(results);
   process.stdout.write(`${header.join('\n')}\n\n${body}\n${renderTargets(targets(o, results), o.markdown)}\n`);
-  if (o.json) await writeFile(o.json, `${JSON.stringify({ date: started.toISOString(), machine: machine(), options: o, rows: results.rows }, null, 2)}\n`);
+  if (o.json)
+    await writeFile(
+      o.json,
+      `${JSON.stringify({ date: started.toISOString(), machine: machine(), options: o, rows: results.rows }, null, 2)}\n`,
+    );
 }
 
 async function main(): Promise<number> {

@@ -45,7 +45,18 @@ export class BenchPlugin {
   async start(timeoutMs = 20_000): Promise<number> {
     if (!existsSync(PLUGIN_MAIN)) throw new Error(`${PLUGIN_MAIN} does not exist: run npm run build first`);
     await mkdir(this.poolDir, { recursive: true });
-    const argv = [PLUGIN_MAIN, 'serve', '--backend', 'loop', '--endpoint', this.endpoint, '--pool-dir', this.poolDir, '--node-id', 'bench-node'];
+    const argv = [
+      PLUGIN_MAIN,
+      'serve',
+      '--backend',
+      'loop',
+      '--endpoint',
+      this.endpoint,
+      '--pool-dir',
+      this.poolDir,
+      '--node-id',
+      'bench-node',
+    ];
     const started = nowMs();
     // Its own process group: a Ctrl-C at the terminal reaches the benchmark, which stops the plugin in order.
     const child = spawn(process.execPath, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

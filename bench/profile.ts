@@ -103,17 +103,30 @@ async function bashForkExecMs(count: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { volumes: { type: 'string', default: '10' }, 'size-mib': { type: 'string', default: '64' }, 'list-pool': { type: 'string', default: '10000' } } });
+  const { values } = parseArgs({
+    options: {
+      volumes: { type: 'string', default: '10' },
+      'size-mib': { type: 'string', default: '64' },
+      'list-pool': { type: 'string', default: '10000' },
+    },
+  });
   const volumes = Number(values.volumes);
   const listPool = Number(values['list-pool']);
   const root = await makeTempDir('bench-profile');
   const teardown = new Teardown(root);
   process.on('SIGINT', () => void teardown.teardown().then(() => process.exit(130)));
   const socket = join(root, 'csi.sock');
-  const config = parseServeConfig(['--backend', 'loop', '--endpoint', socket, '--pool-dir', join(root, 'pool'), '--node-id', 'bench-node'], {});
+  const config = parseServeConfig(
+    ['--backend', 'loop', '--endpoint', socket, '--pool-dir', join(root, 'pool'), '--node-id', 'bench-node'],
+    {},
+  );
   // The plugin's one log line per call, written where it costs what a pipe costs, read by nobody.
   const log = pino({ level: config.logLevel }, destination({ dest: '/dev/null', sync: true }));
-  const backend = await config.backend.create({ nodeId: config.nodeId, maxVolumesPerNode: config.maxVolumesPerNode, options: config.backendOptions });
+  const backend = await config.backend.create({
+    nodeId: config.nodeId,
+    maxVolumesPerNode: config.maxVolumesPerNode,
+    options: config.backendOptions,
+  });
   const server = await startServer(config, backend, log);
   csiProto();
   const csi = csiClients(`unix://${socket}`);
@@ -126,12 +139,18 @@ async function main(): Promise<void> {
 
     const p50 = (xs: number[]): string => fmt(percentile(xs, 50));
     console.log(`Where a volume's life spends its time (in-process server, concurrency 1, ${volumes} volumes; p50 per call, ms)`);
-    console.log(`  ${'call'.padEnd(20)} ${'total'.padStart(7)} ${'commands'.padStart(9)} ${'rest'.padStart(7)}  commands run (p50 ms each)`);
+    console.log(
+      `  ${'call'.padEnd(20)} ${'total'.padStart(7)} ${'commands'.padStart(9)} ${'rest'.padStart(7)}  commands run (p50 ms each)`,
+    );
     for (const rpc of LIFECYCLE_RPCS) {
       const p = profiles.get(rpc as LifecycleRpc)!;
       const rest = p.total.map((t, i) => t - (p.inCommands[i] ?? 0));
-      const cmds = [...p.commands].map(([cmd, xs]) => `${cmd} ${p50(xs)}${xs.length > p.total.length ? ` (${xs.length / p.total.length}x)` : ''}`).join(', ');
-      console.log(`  ${rpc.padEnd(20)} ${p50(p.total).padStart(7)} ${p50(p.inCommands).padStart(9)} ${p50(rest).padStart(7)}  ${cmds || '-'}`);
+      const cmds = [...p.commands]
+        .map(([cmd, xs]) => `${cmd} ${p50(xs)}${xs.length > p.total.length ? ` (${xs.length / p.total.length}x)` : ''}`)
+        .join(', ');
+      console.log(
+        `  ${rpc.padEnd(20)} ${p50(p.total).padStart(7)} ${p50(p.inCommands).padStart(9)} ${p50(rest).padStart(7)}  ${cmds || '-'}`,
+      );
     }
 
     const info = await timeEach(500, () => csi.identity.GetPluginInfo({}));

@@ -66,7 +66,12 @@ export function renderText(results: Results): string {
   for (const section of sections(results)) {
     const rows = results.rows.filter((r) => r.section === section);
     const versus = rows.some((r) => r.floor);
-    const head = ['', 'unit', versus ? 'plugin median (min-max)' : 'median (min-max)', ...(versus ? ['floor median (min-max)', 'plugin/floor'] : [])];
+    const head = [
+      '',
+      'unit',
+      versus ? 'plugin median (min-max)' : 'median (min-max)',
+      ...(versus ? ['floor median (min-max)', 'plugin/floor'] : []),
+    ];
     const body = rows.map((r) => [r.label, r.unit, cell(r.plugin), ...(versus ? [cell(r.floor), cell(r.ratio)] : [])]);
     const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
     out.push(`${section}`);
@@ -84,7 +89,8 @@ export function renderMarkdown(results: Results): string {
     out.push(`**${section}**`, '');
     out.push(versus ? '| figure | unit | plugin | floor | plugin/floor |' : '| figure | unit | median (min-max) |');
     out.push(versus ? '|---|---|---|---|---|' : '|---|---|---|');
-    for (const r of rows) out.push(`| ${[r.label, r.unit, cell(r.plugin), ...(versus ? [cell(r.floor), cell(r.ratio)] : [])].join(' | ')} |`);
+    for (const r of rows)
+      out.push(`| ${[r.label, r.unit, cell(r.plugin), ...(versus ? [cell(r.floor), cell(r.ratio)] : [])].join(' | ')} |`);
     out.push('');
   }
   return out.join('\n');
@@ -105,5 +111,7 @@ export function renderTargets(targets: Target[], markdown: boolean): string {
       ? `| ${t.what} | ${fmt(t.measured)} ${t.unit} | < ${t.limit} ${t.unit} | ${met} |`
       : `  ${t.what.padEnd(48)} ${`${fmt(t.measured)} ${t.unit}`.padEnd(14)} target < ${`${t.limit} ${t.unit}`.padEnd(10)} ${met}`;
   });
-  return markdown ? ['| target | median | limit | |', '|---|---|---|---|', ...lines].join('\n') : ['Targets (reported, never asserted)', ...lines].join('\n');
+  return markdown
+    ? ['| target | median | limit | |', '|---|---|---|---|', ...lines].join('\n')
+    : ['Targets (reported, never asserted)', ...lines].join('\n');
 }

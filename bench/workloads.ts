@@ -13,7 +13,14 @@ import type { Teardown } from './cleanup.js';
 import { nowMs } from './stats.js';
 
 /** The six calls of a volume's life, in order; the floor's phases carry the same names. */
-export const LIFECYCLE_RPCS = ['CreateVolume', 'NodeStageVolume', 'NodePublishVolume', 'NodeUnpublishVolume', 'NodeUnstageVolume', 'DeleteVolume'] as const;
+export const LIFECYCLE_RPCS = [
+  'CreateVolume',
+  'NodeStageVolume',
+  'NodePublishVolume',
+  'NodeUnpublishVolume',
+  'NodeUnstageVolume',
+  'DeleteVolume',
+] as const;
 export type LifecycleRpc = (typeof LIFECYCLE_RPCS)[number];
 
 const FLOOR_PHASES: Record<string, LifecycleRpc> = {
@@ -88,14 +95,27 @@ export async function pluginLifecycle(csi: CsiClients, o: LifecycleOptions): Pro
     const { staging, target } = await volumeDirs(o, 'plugin', i);
     const t0 = nowMs();
     const { volume } = await timed('CreateVolume', () =>
-      csi.controller.CreateVolume({ name: `bench-${o.tag}-${i}`, capacity_range: { required_bytes: o.sizeBytes }, volume_capabilities: [MOUNT_EXT4] }),
+      csi.controller.CreateVolume({
+        name: `bench-${o.tag}-${i}`,
+        capacity_range: { required_bytes: o.sizeBytes },
+        volume_capabilities: [MOUNT_EXT4],
+      }),
     );
     if (!volume) throw new Error('CreateVolume answered without a volume');
     const volume_id = volume.volume_id;
     const volume_context = volume.volume_context;
-    await timed('NodeStageVolume', () => csi.node.NodeStageVolume({ volume_id, staging_target_path: staging, volume_capability: MOUNT_EXT4, volume_context }));
+    await timed('NodeStageVolume', () =>
+      csi.node.NodeStageVolume({ volume_id, staging_target_path: staging, volume_capability: MOUNT_EXT4, volume_context }),
+    );
     await timed('NodePublishVolume', () =>
-      csi.node.NodePublishVolume({ volume_id, staging_target_path: staging, target_path: target, volume_capability: MOUNT_EXT4, volume_context, readonly: false }),
+      csi.node.NodePublishVolume({
+        volume_id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: MOUNT_EXT4,
+        volume_context,
+        readonly: false,
+      }),
     );
     await timed('NodeUnpublishVolume', () => csi.node.NodeUnpublishVolume({ volume_id, target_path: target }));
     await timed('NodeUnstageVolume', () => csi.node.NodeUnstageVolume({ volume_id, staging_target_path: staging }));

@@ -23,20 +23,28 @@ export function readConfigFile(path: string, specs: Record<string, OptionSpec>):
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigFileError(`--config=${JSON.stringify(path)}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`}`);
+    throw new ConfigFileError(
+      `--config=${JSON.stringify(path)}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`}`,
+    );
   }
   const parsed = parseText(path, text);
   if (parsed === null || parsed === undefined) return {}; // an empty file sets nothing
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigFileError(`config file ${path}: expected a mapping of settings (setting: value), found ${Array.isArray(parsed) ? 'a list' : typeof parsed}`);
+    throw new ConfigFileError(
+      `config file ${path}: expected a mapping of settings (setting: value), found ${Array.isArray(parsed) ? 'a list' : typeof parsed}`,
+    );
   }
   const out: Record<string, FileValue> = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
     const spec = specs[key];
     if (key === 'config') throw new ConfigFileError(`config file ${path}: "config" cannot be set inside a config file`);
     if (!spec) {
-      const hint = specs[key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)] ? ` (write it as ${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)})` : '';
-      throw new ConfigFileError(`config file ${path}: unknown setting ${JSON.stringify(key)}${hint}; settings are the serve flags without "--" (see docs/configuration.md)`);
+      const hint = specs[key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)]
+        ? ` (write it as ${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)})`
+        : '';
+      throw new ConfigFileError(
+        `config file ${path}: unknown setting ${JSON.stringify(key)}${hint}; settings are the serve flags without "--" (see docs/configuration.md)`,
+      );
     }
     if (value === null || value === undefined) continue; // "setting:" with no value leaves the default
     out[key] = convert(path, key, value, spec);
@@ -61,7 +69,8 @@ function convert(path: string, key: string, value: unknown, spec: OptionSpec): F
     if (value === 'true' || value === 'false') return value === 'true';
     throw bad('true or false');
   }
-  const scalar = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined);
+  const scalar = (v: unknown): string | undefined =>
+    typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
   if (spec.multiple) {
     const list = Array.isArray(value) ? value.map(scalar) : scalar(value)?.split(',');
     if (!list || list.some((v) => v === undefined)) throw bad('a list of strings');

@@ -42,20 +42,53 @@ const PLUGIN_NAME = /^[a-zA-Z][A-Za-z0-9-._]{0,61}[a-zA-Z]$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const COMMON: Record<string, OptionSpec> = {
-  backend: { type: 'string', env: 'REXCSI_BACKEND', default: 'loop', description: `storage backend (${BACKENDS.map((b) => b.name).join(', ')})` },
+  backend: {
+    type: 'string',
+    env: 'REXCSI_BACKEND',
+    default: 'loop',
+    description: `storage backend (${BACKENDS.map((b) => b.name).join(', ')})`,
+  },
   endpoint: { type: 'string', description: 'unix socket to serve (unix:///abs/path.sock or a path); CSI_ENDPOINT wins when set' },
   mode: { type: 'string', env: 'REXCSI_MODE', default: 'both', description: 'services to run: controller, node or both' },
   'node-id': { type: 'string', env: 'REXCSI_NODE_ID', description: 'node id (default: MESOS_AGENT_ID, else the hostname)' },
   name: { type: 'string', env: 'REXCSI_NAME', description: 'plugin name (default: <backend>.rexcsi.io)' },
   'log-level': { type: 'string', env: 'REXCSI_LOG_LEVEL', default: 'info', description: `log level (${LOG_LEVELS.join(', ')})` },
-  'max-volumes-per-node': { type: 'string', env: 'REXCSI_MAX_VOLUMES_PER_NODE', default: '0', description: 'reported in NodeGetInfo; 0 = no limit' },
-  'shutdown-timeout': { type: 'string', env: 'REXCSI_SHUTDOWN_TIMEOUT', default: '30', description: 'seconds in-flight calls may take to finish on SIGTERM' },
+  'max-volumes-per-node': {
+    type: 'string',
+    env: 'REXCSI_MAX_VOLUMES_PER_NODE',
+    default: '0',
+    description: 'reported in NodeGetInfo; 0 = no limit',
+  },
+  'shutdown-timeout': {
+    type: 'string',
+    env: 'REXCSI_SHUTDOWN_TIMEOUT',
+    default: '30',
+    description: 'seconds in-flight calls may take to finish on SIGTERM',
+  },
   'socket-mode': { type: 'string', env: 'REXCSI_SOCKET_MODE', default: '0660', description: 'permission bits of the socket (octal)' },
   'socket-group': { type: 'string', env: 'REXCSI_SOCKET_GROUP', description: 'numeric group id that owns the socket' },
-  'csi-versions': { type: 'string', env: 'REXCSI_CSI_VERSIONS', default: 'both', description: 'CSI packages served: v1, v0 (CSI 0.2/0.3 for Mesos 1.6-1.7) or both' },
-  config: { type: 'string', env: 'REXCSI_CONFIG', description: 'settings file (JSON or YAML; keys are these flags without "--"); flags and environment variables win over it' },
-  'log-format': { type: 'string', env: 'REXCSI_LOG_FORMAT', default: 'auto', description: `log line format (${LOG_FORMATS.join(', ')}): auto is readable text on a terminal, JSON otherwise` },
-  'metrics-address': { type: 'string', env: 'REXCSI_METRICS_ADDRESS', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (off when unset)' },
+  'csi-versions': {
+    type: 'string',
+    env: 'REXCSI_CSI_VERSIONS',
+    default: 'both',
+    description: 'CSI packages served: v1, v0 (CSI 0.2/0.3 for Mesos 1.6-1.7) or both',
+  },
+  config: {
+    type: 'string',
+    env: 'REXCSI_CONFIG',
+    description: 'settings file (JSON or YAML; keys are these flags without "--"); flags and environment variables win over it',
+  },
+  'log-format': {
+    type: 'string',
+    env: 'REXCSI_LOG_FORMAT',
+    default: 'auto',
+    description: `log line format (${LOG_FORMATS.join(', ')}): auto is readable text on a terminal, JSON otherwise`,
+  },
+  'metrics-address': {
+    type: 'string',
+    env: 'REXCSI_METRICS_ADDRESS',
+    description: 'serve Prometheus metrics at http://HOST:PORT/metrics (off when unset)',
+  },
 };
 
 export const DEFAULT_ENDPOINT = './run/rexcsi.sock';
@@ -82,7 +115,9 @@ export function parseEndpoint(endpoint: string): string {
 function parseInteger(name: string, value: string, min: number, radix = 10): number {
   const n = radix === 8 ? (/^[0-7]{1,4}$/.test(value) ? parseInt(value, 8) : NaN) : /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new ConfigError(`--${name}=${JSON.stringify(value)}: expected ${radix === 8 ? 'octal permission bits like 0660' : `a whole number >= ${min}`}`);
+    throw new ConfigError(
+      `--${name}=${JSON.stringify(value)}: expected ${radix === 8 ? 'octal permission bits like 0660' : `a whole number >= ${min}`}`,
+    );
   }
   return n;
 }
@@ -145,17 +180,20 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
 
   const backendName = str('backend')!;
   const backend = findBackend(backendName);
-  if (!backend) throw new ConfigError(`--backend=${JSON.stringify(backendName)}: expected one of ${BACKENDS.map((b) => b.name).join(', ')}`);
+  if (!backend)
+    throw new ConfigError(`--backend=${JSON.stringify(backendName)}: expected one of ${BACKENDS.map((b) => b.name).join(', ')}`);
   chosen = backend;
   for (const name of Object.keys(values)) {
     if (!(name in COMMON) && !(name in backend.options)) throw new ConfigError(`--${name} is not an option of the ${backend.name} backend`);
   }
   for (const name of Object.keys(file)) {
-    if (!(name in COMMON) && !(name in backend.options)) throw new ConfigError(`config file ${configPath}: ${name} is not a setting of the ${backend.name} backend`);
+    if (!(name in COMMON) && !(name in backend.options))
+      throw new ConfigError(`config file ${configPath}: ${name} is not a setting of the ${backend.name} backend`);
   }
 
   const mode = str('mode')!;
-  if (mode !== 'controller' && mode !== 'node' && mode !== 'both') throw new ConfigError(`--mode=${JSON.stringify(mode)}: expected controller, node or both`);
+  if (mode !== 'controller' && mode !== 'node' && mode !== 'both')
+    throw new ConfigError(`--mode=${JSON.stringify(mode)}: expected controller, node or both`);
 
   const csiVersions = str('csi-versions')!;
   if (csiVersions !== 'v1' && csiVersions !== 'v0' && csiVersions !== 'both') {
@@ -166,12 +204,15 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const nodeId = str('node-id') || env.MESOS_AGENT_ID || hostname();
   if (Buffer.byteLength(nodeId) > 128) throw new ConfigError(`--node-id is longer than the CSI limit of 128 bytes`);
   const pluginName = str('name') || `${backend.name}.rexcsi.io`;
-  if (!PLUGIN_NAME.test(pluginName)) throw new ConfigError(`--name=${JSON.stringify(pluginName)}: a plugin name must match ${PLUGIN_NAME.source}`);
+  if (!PLUGIN_NAME.test(pluginName))
+    throw new ConfigError(`--name=${JSON.stringify(pluginName)}: a plugin name must match ${PLUGIN_NAME.source}`);
   const logLevel = str('log-level')!;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(`--log-level=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const group = str('socket-group');
   const logFormat = str('log-format')! as LogFormat;
-  if (!LOG_FORMATS.includes(logFormat)) throw new ConfigError(`--log-format=${JSON.stringify(logFormat)}: expected one of ${LOG_FORMATS.join(', ')}`);
+  if (!LOG_FORMATS.includes(logFormat))
+    throw new ConfigError(`--log-format=${JSON.stringify(logFormat)}: expected one of ${LOG_FORMATS.join(', ')}`);
   const metricsValue = str('metrics-address');
   const metricsAddress = metricsValue ? parseMetricsAddress(metricsValue) : undefined;
   if (typeof metricsAddress === 'string') throw new ConfigError(`--metrics-address=${JSON.stringify(metricsValue)}: ${metricsAddress}`);

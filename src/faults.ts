@@ -32,7 +32,11 @@ export const DATA_SERVICE_FAULT_POINTS = [
 ] as const;
 
 /** The glusterfs backend's points between recording a volume's name and making it (and back). */
-export const GLUSTERFS_FAULT_POINTS = ['glusterfs.create.after-record', 'glusterfs.delete.after-record', 'glusterfs.delete.after-stop'] as const;
+export const GLUSTERFS_FAULT_POINTS = [
+  'glusterfs.create.after-record',
+  'glusterfs.delete.after-record',
+  'glusterfs.delete.after-stop',
+] as const;
 
 /**
  * The ebs backend's points between an EC2 call and the wait for its effect (or the tag that records it); all
@@ -51,7 +55,12 @@ export const EBS_FAULT_POINTS = [
 ] as const;
 
 /** Every fault point in the code. */
-export const FAULT_POINTS = [...LIFECYCLE_FAULT_POINTS, ...DATA_SERVICE_FAULT_POINTS, ...GLUSTERFS_FAULT_POINTS, ...EBS_FAULT_POINTS] as const;
+export const FAULT_POINTS = [
+  ...LIFECYCLE_FAULT_POINTS,
+  ...DATA_SERVICE_FAULT_POINTS,
+  ...GLUSTERFS_FAULT_POINTS,
+  ...EBS_FAULT_POINTS,
+] as const;
 
 export type FaultPointName = (typeof FAULT_POINTS)[number];
 export type LifecycleFaultPoint = (typeof LIFECYCLE_FAULT_POINTS)[number];

@@ -15,7 +15,10 @@ ${CLIENT_USAGE}  rexcsi version             print the version
 
 Options of "serve" (flag, then environment variable, then --config file, then default; see docs/configuration.md):
 ${Object.entries(allOptions())
-  .map(([name, o]) => `  --${name}${o.type === 'string' ? '=VALUE' : ''}\n      ${o.description}${o.env ? ` [env ${o.env}]` : ''}${o.default !== undefined ? ` (default ${String(o.default)})` : ''}`)
+  .map(
+    ([name, o]) =>
+      `  --${name}${o.type === 'string' ? '=VALUE' : ''}\n      ${o.description}${o.env ? ` [env ${o.env}]` : ''}${o.default !== undefined ? ` (default ${String(o.default)})` : ''}`,
+  )
   .join('\n')}
 
 Backends: ${BACKENDS.map((b) => `${b.name} (${b.description})`).join('; ')}.
@@ -24,9 +27,22 @@ Backends: ${BACKENDS.map((b) => `${b.name} (${b.description})`).join('; ')}.
 async function serve(argv: string[]): Promise<void> {
   const config = parseServeConfig(argv, process.env);
   const log = createLogger({ level: config.logLevel, format: config.logFormat, base: { plugin: config.pluginName, mode: config.mode } });
-  const backend = await config.backend.create({ nodeId: config.nodeId, maxVolumesPerNode: config.maxVolumesPerNode, options: config.backendOptions });
+  const backend = await config.backend.create({
+    nodeId: config.nodeId,
+    maxVolumesPerNode: config.maxVolumesPerNode,
+    options: config.backendOptions,
+  });
   const server = await startServer(config, backend, log);
-  log.info({ endpoint: `unix://${server.socketPath}`, backend: backend.name, nodeId: config.nodeId, version: VERSION, ...(server.metricsUrl ? { metrics: server.metricsUrl } : {}) }, 'serving');
+  log.info(
+    {
+      endpoint: `unix://${server.socketPath}`,
+      backend: backend.name,
+      nodeId: config.nodeId,
+      version: VERSION,
+      ...(server.metricsUrl ? { metrics: server.metricsUrl } : {}),
+    },
+    'serving',
+  );
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {

@@ -50,9 +50,18 @@ export class PluginMetrics {
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'rexcsi_' });
-    new Gauge({ name: 'rexcsi_info', help: 'Constant 1, labelled with what this plugin is', labelNames: ['plugin', 'backend', 'mode', 'version'], registers })
-      .set(sources.labels, 1);
-    this.rpcCalls = new Counter({ name: 'rexcsi_rpc_calls_total', help: 'CSI calls answered, by method and gRPC code', labelNames: ['method', 'code'], registers });
+    new Gauge({
+      name: 'rexcsi_info',
+      help: 'Constant 1, labelled with what this plugin is',
+      labelNames: ['plugin', 'backend', 'mode', 'version'],
+      registers,
+    }).set(sources.labels, 1);
+    this.rpcCalls = new Counter({
+      name: 'rexcsi_rpc_calls_total',
+      help: 'CSI calls answered, by method and gRPC code',
+      labelNames: ['method', 'code'],
+      registers,
+    });
     this.rpcSeconds = new Histogram({
       name: 'rexcsi_rpc_duration_seconds',
       help: 'Time to answer a CSI call, by method and gRPC code',

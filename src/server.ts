@@ -43,7 +43,8 @@ export async function claimSocketPath(path: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
-  if (!st.isSocket()) throw new StartupError(`endpoint ${path} exists and is not a socket; not touching it (remove it or choose another endpoint)`);
+  if (!st.isSocket())
+    throw new StartupError(`endpoint ${path} exists and is not a socket; not touching it (remove it or choose another endpoint)`);
   if (await socketAnswers(path)) throw new StartupError(`endpoint ${path} is served by another running process`);
   await unlink(path);
 }
@@ -130,13 +131,19 @@ async function startMetrics(config: ServeConfig, backend: Backend, inflight: Inf
   const address = config.metricsAddress!;
   const { serveMetrics } = await import('./metrics.js'); // prom-client is loaded only when metrics are on
   try {
-    return await serveMetrics(address, {
-      backend,
-      inflight,
-      countVolumes: config.mode !== 'node',
-      labels: { plugin: config.pluginName, backend: backend.name, mode: config.mode, version: VERSION },
-    }, log);
+    return await serveMetrics(
+      address,
+      {
+        backend,
+        inflight,
+        countVolumes: config.mode !== 'node',
+        labels: { plugin: config.pluginName, backend: backend.name, mode: config.mode, version: VERSION },
+      },
+      log,
+    );
   } catch (e) {
-    throw new StartupError(`--metrics-address=${address.host}:${address.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new StartupError(
+      `--metrics-address=${address.host}:${address.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
   }
 }

@@ -30,8 +30,18 @@ export const BACKENDS: BackendEntry[] = [
     name: 'loop',
     description: 'sparse files in a pool directory, attached as loop devices (one host)',
     options: {
-      'pool-dir': { type: 'string', env: 'REXCSI_POOL_DIR', default: './var/pool', description: 'directory holding the volumes (backing files and metadata)' },
-      'default-volume-size': { type: 'string', env: 'REXCSI_DEFAULT_VOLUME_SIZE', default: '1073741824', description: 'bytes given to a volume whose request names no size' },
+      'pool-dir': {
+        type: 'string',
+        env: 'REXCSI_POOL_DIR',
+        default: './var/pool',
+        description: 'directory holding the volumes (backing files and metadata)',
+      },
+      'default-volume-size': {
+        type: 'string',
+        env: 'REXCSI_DEFAULT_VOLUME_SIZE',
+        default: '1073741824',
+        description: 'bytes given to a volume whose request names no size',
+      },
     },
     async create(ctx) {
       const { LoopBackend } = await import('./loop/loop.js');
@@ -52,17 +62,60 @@ export const BACKENDS: BackendEntry[] = [
     description: 'Amazon EBS volumes through the EC2 API, attached by ControllerPublish (or by the node with --node-attach)',
     options: {
       region: { type: 'string', env: 'AWS_REGION', description: 'AWS region (default: from --zone or the instance metadata)' },
-      'endpoint-url': { type: 'string', env: 'REXCSI_EC2_ENDPOINT_URL', description: 'EC2 API endpoint (default: AWS_ENDPOINT_URL_EC2, else AWS_ENDPOINT_URL, else AWS\'s own)' },
-      'instance-id': { type: 'string', env: 'REXCSI_INSTANCE_ID', description: 'this node\'s EC2 instance id (default: from IMDSv2)' },
-      zone: { type: 'string', env: 'REXCSI_ZONE', description: 'this node\'s availability zone, also the zone of volumes created without topology (default: from IMDSv2)' },
-      'cluster-tag': { type: 'string', env: 'REXCSI_CLUSTER_TAG', default: 'default', description: 'value of the rexcsi.io/cluster tag that marks the volumes and snapshots this plugin manages' },
-      'node-attach': { type: 'boolean', env: 'REXCSI_NODE_ATTACH', default: false, description: 'NodeStage without publish_context attaches the volume to this node itself, NodeUnstage detaches it (Mesos external volumes)' },
-      preempt: { type: 'boolean', env: 'REXCSI_PREEMPT', default: false, description: 'with --node-attach: force-detach a volume from a stopped or terminated instance first' },
-      'attach-limit': { type: 'string', env: 'REXCSI_ATTACH_LIMIT', description: 'volume attachments per instance, root included (default: by instance type)' },
-      'by-id-dir': { type: 'string', env: 'REXCSI_BY_ID_DIR', default: '/dev/disk/by-id', description: 'where udev links NVMe devices by volume id' },
+      'endpoint-url': {
+        type: 'string',
+        env: 'REXCSI_EC2_ENDPOINT_URL',
+        description: "EC2 API endpoint (default: AWS_ENDPOINT_URL_EC2, else AWS_ENDPOINT_URL, else AWS's own)",
+      },
+      'instance-id': { type: 'string', env: 'REXCSI_INSTANCE_ID', description: "this node's EC2 instance id (default: from IMDSv2)" },
+      zone: {
+        type: 'string',
+        env: 'REXCSI_ZONE',
+        description: "this node's availability zone, also the zone of volumes created without topology (default: from IMDSv2)",
+      },
+      'cluster-tag': {
+        type: 'string',
+        env: 'REXCSI_CLUSTER_TAG',
+        default: 'default',
+        description: 'value of the rexcsi.io/cluster tag that marks the volumes and snapshots this plugin manages',
+      },
+      'node-attach': {
+        type: 'boolean',
+        env: 'REXCSI_NODE_ATTACH',
+        default: false,
+        description:
+          'NodeStage without publish_context attaches the volume to this node itself, NodeUnstage detaches it (Mesos external volumes)',
+      },
+      preempt: {
+        type: 'boolean',
+        env: 'REXCSI_PREEMPT',
+        default: false,
+        description: 'with --node-attach: force-detach a volume from a stopped or terminated instance first',
+      },
+      'attach-limit': {
+        type: 'string',
+        env: 'REXCSI_ATTACH_LIMIT',
+        description: 'volume attachments per instance, root included (default: by instance type)',
+      },
+      'by-id-dir': {
+        type: 'string',
+        env: 'REXCSI_BY_ID_DIR',
+        default: '/dev/disk/by-id',
+        description: 'where udev links NVMe devices by volume id',
+      },
       'sys-root': { type: 'string', env: 'REXCSI_SYS_ROOT', default: '/sys', description: 'sysfs root used to read device serials' },
-      'wait-timeout': { type: 'string', env: 'REXCSI_EBS_WAIT_TIMEOUT', default: '300', description: 'seconds to wait for a volume to become available, attached or detached' },
-      'device-timeout': { type: 'string', env: 'REXCSI_EBS_DEVICE_TIMEOUT', default: '60', description: 'seconds to wait for an attached volume\'s device to appear on the node' },
+      'wait-timeout': {
+        type: 'string',
+        env: 'REXCSI_EBS_WAIT_TIMEOUT',
+        default: '300',
+        description: 'seconds to wait for a volume to become available, attached or detached',
+      },
+      'device-timeout': {
+        type: 'string',
+        env: 'REXCSI_EBS_DEVICE_TIMEOUT',
+        default: '60',
+        description: "seconds to wait for an attached volume's device to appear on the node",
+      },
     },
     async create(ctx) {
       const { createEbsBackend } = await import('./ebs/factory.js');
@@ -74,10 +127,27 @@ export const BACKENDS: BackendEntry[] = [
     description: 'AWS EFS file systems and access points, mounted over NFSv4.1 (every node of a region)',
     options: {
       region: { type: 'string', env: 'AWS_REGION', description: 'AWS region of the volumes (e.g. us-east-1)' },
-      zone: { type: 'string', env: 'REXCSI_ZONE', description: "this node's availability zone (e.g. us-east-1a); efs: mount from the mount target there (unset: the file system's DNS name)" },
-      'endpoint-url': { type: 'string', description: 'AWS API endpoint URL (default: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else the SDK default)' },
-      'efs-utils': { type: 'boolean', env: 'REXCSI_EFS_UTILS', default: false, description: 'mount with amazon-efs-utils (mount -t efs -o tls); needed for access point volumes' },
-      'efs-work-dir': { type: 'string', env: 'REXCSI_EFS_WORK_DIR', description: 'where the controller mounts a file system root to delete access point directories (default: the temp dir)' },
+      zone: {
+        type: 'string',
+        env: 'REXCSI_ZONE',
+        description:
+          "this node's availability zone (e.g. us-east-1a); efs: mount from the mount target there (unset: the file system's DNS name)",
+      },
+      'endpoint-url': {
+        type: 'string',
+        description: 'AWS API endpoint URL (default: AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL, else the SDK default)',
+      },
+      'efs-utils': {
+        type: 'boolean',
+        env: 'REXCSI_EFS_UTILS',
+        default: false,
+        description: 'mount with amazon-efs-utils (mount -t efs -o tls); needed for access point volumes',
+      },
+      'efs-work-dir': {
+        type: 'string',
+        env: 'REXCSI_EFS_WORK_DIR',
+        description: 'where the controller mounts a file system root to delete access point directories (default: the temp dir)',
+      },
     },
     async create(ctx) {
       const { createEfsBackend } = await import('./efs/index.js');
@@ -88,11 +158,36 @@ export const BACKENDS: BackendEntry[] = [
     name: 'glusterfs',
     description: 'GlusterFS: a directory with a quota on a hosting volume, or a gluster volume per CSI volume (many nodes at once)',
     options: {
-      'gluster-server': { type: 'string', multiple: true, env: 'REXCSI_GLUSTER_SERVERS', description: 'gluster server host (repeatable; env: comma-separated); the first reachable serves the volume file, the rest are backups' },
-      'hosting-volume': { type: 'string', env: 'REXCSI_GLUSTER_HOSTING_VOLUME', description: 'gluster volume that holds the subdir-layout volumes' },
-      'brick-root': { type: 'string', multiple: true, env: 'REXCSI_GLUSTER_BRICK_ROOTS', description: 'directory on the first gluster server for volume-layout bricks (repeatable; env: comma-separated)' },
-      'glusterd-socket': { type: 'string', env: 'REXCSI_GLUSTERD_SOCKET', default: '/var/run/glusterd.socket', description: "glusterd's UNIX socket, through which the controller manages volumes" },
-      'gluster-work-dir': { type: 'string', env: 'REXCSI_GLUSTER_WORK_DIR', default: '/run/rexcsi/glusterfs', description: 'where the controller briefly mounts hosting volumes' },
+      'gluster-server': {
+        type: 'string',
+        multiple: true,
+        env: 'REXCSI_GLUSTER_SERVERS',
+        description:
+          'gluster server host (repeatable; env: comma-separated); the first reachable serves the volume file, the rest are backups',
+      },
+      'hosting-volume': {
+        type: 'string',
+        env: 'REXCSI_GLUSTER_HOSTING_VOLUME',
+        description: 'gluster volume that holds the subdir-layout volumes',
+      },
+      'brick-root': {
+        type: 'string',
+        multiple: true,
+        env: 'REXCSI_GLUSTER_BRICK_ROOTS',
+        description: 'directory on the first gluster server for volume-layout bricks (repeatable; env: comma-separated)',
+      },
+      'glusterd-socket': {
+        type: 'string',
+        env: 'REXCSI_GLUSTERD_SOCKET',
+        default: '/var/run/glusterd.socket',
+        description: "glusterd's UNIX socket, through which the controller manages volumes",
+      },
+      'gluster-work-dir': {
+        type: 'string',
+        env: 'REXCSI_GLUSTER_WORK_DIR',
+        default: '/run/rexcsi/glusterfs',
+        description: 'where the controller briefly mounts hosting volumes',
+      },
     },
     async create(ctx) {
       const { GlusterBackend } = await import('./glusterfs/glusterfs.js');

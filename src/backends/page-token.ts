@@ -23,7 +23,12 @@ export function decodePageToken(token: string, validId: (id: string) => boolean)
 }
 
 /** One page of ids (sorted ascending) after the token; 0 entries means "as many as there are". */
-export function pageOfIds(sortedIds: string[], maxEntries: number, startingToken: string, validId: (id: string) => boolean): { ids: string[]; nextToken: string } {
+export function pageOfIds(
+  sortedIds: string[],
+  maxEntries: number,
+  startingToken: string,
+  validId: (id: string) => boolean,
+): { ids: string[]; nextToken: string } {
   let start = 0;
   if (startingToken !== '') {
     const after = decodePageToken(startingToken, validId);

@@ -38,9 +38,24 @@ export function list(ctx: CommandContext, name: string): string[] {
 }
 
 const SIZE_UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
-  ki: 2 ** 10, kib: 2 ** 10, mi: 2 ** 20, mib: 2 ** 20, gi: 2 ** 30, gib: 2 ** 30, ti: 2 ** 40, tib: 2 ** 40,
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  ki: 2 ** 10,
+  kib: 2 ** 10,
+  mi: 2 ** 20,
+  mib: 2 ** 20,
+  gi: 2 ** 30,
+  gib: 2 ** 30,
+  ti: 2 ** 40,
+  tib: 2 ** 40,
 };
 
 /** "1073741824", "512Mi", "1GiB", "10G" (decimal, as Kubernetes reads it) -> bytes. */
@@ -72,21 +87,26 @@ const ACCESS_MODES: Record<string, AccessMode> = {
 
 export const CAPABILITY_OPTIONS: Record<string, OptionDef> = {
   block: { type: 'boolean', description: 'a raw block volume (default: a mounted filesystem)' },
-  'fs-type': { type: 'string', value: 'FS', description: 'filesystem of a mount volume, e.g. ext4, xfs (default: the plugin\'s)' },
+  'fs-type': { type: 'string', value: 'FS', description: "filesystem of a mount volume, e.g. ext4, xfs (default: the plugin's)" },
   'mount-flag': { type: 'string', multiple: true, value: 'FLAG', description: 'mount option for a mount volume' },
   'access-mode': {
     type: 'string',
     value: 'MODE',
-    description: 'single-node-writer (rwo, default), single-node-reader-only, single-node-single-writer (rwop), single-node-multi-writer, multi-node-reader-only (rox), multi-node-single-writer, multi-node-multi-writer (rwx)',
+    description:
+      'single-node-writer (rwo, default), single-node-reader-only, single-node-single-writer (rwop), single-node-multi-writer, multi-node-reader-only (rox), multi-node-single-writer, multi-node-multi-writer (rwx)',
   },
 };
 
 export function capability(ctx: CommandContext): VolumeCapability {
   const modeName = (str(ctx, 'access-mode') ?? 'single-node-writer').toLowerCase().replace(/_/g, '-');
   const mode = ACCESS_MODES[modeName];
-  if (!mode) throw new UsageError(`--access-mode ${JSON.stringify(str(ctx, 'access-mode'))}: expected one of ${Object.keys(ACCESS_MODES).join(', ')}`);
+  if (!mode)
+    throw new UsageError(
+      `--access-mode ${JSON.stringify(str(ctx, 'access-mode'))}: expected one of ${Object.keys(ACCESS_MODES).join(', ')}`,
+    );
   if (flag(ctx, 'block')) {
-    if (str(ctx, 'fs-type') !== undefined || list(ctx, 'mount-flag').length > 0) throw new UsageError('--block volumes have no filesystem: drop --fs-type and --mount-flag');
+    if (str(ctx, 'fs-type') !== undefined || list(ctx, 'mount-flag').length > 0)
+      throw new UsageError('--block volumes have no filesystem: drop --fs-type and --mount-flag');
     return { block: {}, access_mode: { mode } };
   }
   return { mount: { fs_type: str(ctx, 'fs-type') ?? '', mount_flags: list(ctx, 'mount-flag') }, access_mode: { mode } };

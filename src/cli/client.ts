@@ -56,10 +56,16 @@ function promisify<Def extends grpc.ServiceDefinition>(client: grpc.Client, serv
     out[method] = (request) =>
       new Promise((resolve, reject) => {
         const options: grpc.CallOptions = { deadline: Date.now() + timeoutMs };
-        (fn as (...a: unknown[]) => void).call(client, request, new grpc.Metadata(), options, (err: grpc.ServiceError | null, res: unknown) => {
-          if (err) reject(new CallFailed(method, err.code, err.details || err.message));
-          else resolve(res);
-        });
+        (fn as (...a: unknown[]) => void).call(
+          client,
+          request,
+          new grpc.Metadata(),
+          options,
+          (err: grpc.ServiceError | null, res: unknown) => {
+            if (err) reject(new CallFailed(method, err.code, err.details || err.message));
+            else resolve(res);
+          },
+        );
       });
   }
   return out as unknown as PromiseClient<Def>;

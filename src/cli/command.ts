@@ -57,7 +57,11 @@ export interface Command {
 }
 
 export const COMMON_OPTIONS: Record<string, OptionDef> = {
-  endpoint: { type: 'string', value: 'ENDPOINT', description: `CSI endpoint: unix:///path.sock, a socket path or host:port (default: $CSI_ENDPOINT, else ${DEFAULT_ENDPOINT})` },
+  endpoint: {
+    type: 'string',
+    value: 'ENDPOINT',
+    description: `CSI endpoint: unix:///path.sock, a socket path or host:port (default: $CSI_ENDPOINT, else ${DEFAULT_ENDPOINT})`,
+  },
   json: { type: 'boolean', description: 'print the response as JSON (for scripts)' },
   timeout: { type: 'string', value: 'SECONDS', description: 'deadline of each call (default 300)' },
   help: { type: 'boolean', description: 'show this help' },
@@ -71,7 +75,11 @@ export function commandHelp(cmd: Command): string {
     lines.push(`  ${flag.padEnd(30)} ${o.description}${o.multiple ? ' (repeatable)' : ''}`);
   }
   if (cmd.notes?.length) lines.push('', ...cmd.notes);
-  lines.push('', 'Exit codes: 0 ok, 1 the plugin answered with an error, 2 usage error, 3 plugin unreachable or too slow,', '            4 not found, 5 declined (validate not confirmed, probe not ready).');
+  lines.push(
+    '',
+    'Exit codes: 0 ok, 1 the plugin answered with an error, 2 usage error, 3 plugin unreachable or too slow,',
+    '            4 not found, 5 declined (validate not confirmed, probe not ready).',
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -95,7 +103,9 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
     const timeoutMs = parseTimeout(parsed.values.timeout as string | undefined);
     const socket = socketPathOf(grpcTarget(endpoint));
     if (socket !== undefined && !existsSync(socket)) {
-      process.stderr.write(`rexcsi ${cmd.name}: no plugin socket at ${socket}\n  hint: start the plugin, or point --endpoint (or CSI_ENDPOINT) at its socket\n`);
+      process.stderr.write(
+        `rexcsi ${cmd.name}: no plugin socket at ${socket}\n  hint: start the plugin, or point --endpoint (or CSI_ENDPOINT) at its socket\n`,
+      );
       return EXIT.UNREACHABLE;
     }
     csi = connect(endpoint, timeoutMs);
@@ -123,7 +133,10 @@ function parseCommandLine(cmd: Command, argv: string[]): { values: OptionValues;
   let values: OptionValues;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true }) as { values: OptionValues; positionals: string[] });
+    ({ values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true }) as {
+      values: OptionValues;
+      positionals: string[];
+    });
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n', 1)[0] ?? String(e));
   }
@@ -136,7 +149,8 @@ function parseCommandLine(cmd: Command, argv: string[]): { values: OptionValues;
 
 function parseTimeout(value: string | undefined): number {
   if (value === undefined) return 300_000;
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new UsageError(`--timeout ${JSON.stringify(value)}: expected a number of seconds > 0`);
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0)
+    throw new UsageError(`--timeout ${JSON.stringify(value)}: expected a number of seconds > 0`);
   return Number(value) * 1000;
 }
 
@@ -149,14 +163,18 @@ export function exitCodeOf(code: Status): number {
 const HINTS: Partial<Record<Status, string>> = {
   [Status.INVALID_ARGUMENT]: 'the request is malformed for this plugin: check the arguments and options (--help)',
   [Status.NOT_FOUND]: 'it does not exist (any more): "rexcsi volume list" or "rexcsi snapshot list" shows what does',
-  [Status.ALREADY_EXISTS]: 'something with this name or at this path exists with different settings: use another name/path, or the same settings',
-  [Status.FAILED_PRECONDITION]: 'the volume is not in a state that allows this (e.g. still published or staged): undo that first, then retry',
+  [Status.ALREADY_EXISTS]:
+    'something with this name or at this path exists with different settings: use another name/path, or the same settings',
+  [Status.FAILED_PRECONDITION]:
+    'the volume is not in a state that allows this (e.g. still published or staged): undo that first, then retry',
   [Status.ABORTED]: 'another operation on the same volume is running: retry when it has finished',
   [Status.OUT_OF_RANGE]: 'the size is outside what the plugin supports: "rexcsi capacity" shows the limits',
   [Status.RESOURCE_EXHAUSTED]: 'not enough capacity (or too many volumes on the node): "rexcsi capacity" shows what is free',
-  [Status.UNAVAILABLE]: 'the plugin is not reachable or not ready: check that it runs and that --endpoint (or CSI_ENDPOINT) names its socket',
-  [Status.DEADLINE_EXCEEDED]: 'no answer within --timeout: the operation may still finish; raise --timeout and retry (CSI calls are safe to retry)',
-  [Status.PERMISSION_DENIED]: 'the plugin refused: check the secrets (--secret) and the plugin\'s permissions',
+  [Status.UNAVAILABLE]:
+    'the plugin is not reachable or not ready: check that it runs and that --endpoint (or CSI_ENDPOINT) names its socket',
+  [Status.DEADLINE_EXCEEDED]:
+    'no answer within --timeout: the operation may still finish; raise --timeout and retry (CSI calls are safe to retry)',
+  [Status.PERMISSION_DENIED]: "the plugin refused: check the secrets (--secret) and the plugin's permissions",
   [Status.INTERNAL]: 'the plugin failed unexpectedly: its log has the details',
   [Status.UNKNOWN]: 'the plugin failed unexpectedly: its log has the details',
   [Status.CANCELLED]: 'the call was cancelled: retry',

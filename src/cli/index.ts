@@ -16,10 +16,19 @@ export function isClientCommand(word: string): boolean {
 
 /** Lines for `rexcsi help`, e.g. `  rexcsi volume COMMAND      list|get|create|...`. */
 export const CLIENT_USAGE = [
-  ...COMMANDS.filter((c) => !c.name.includes(' ')).map((c) => `  ${`rexcsi ${c.name}`.padEnd(27)}${c.summary.split(/[.(]/, 1)[0]!.trim().toLowerCase()}`),
-  ...[...GROUPS].map((g) => `  ${`rexcsi ${g} COMMAND`.padEnd(27)}${COMMANDS.filter((c) => c.name.startsWith(`${g} `)).map((c) => c.name.slice(g.length + 1)).join('|')}`),
+  ...COMMANDS.filter((c) => !c.name.includes(' ')).map(
+    (c) => `  ${`rexcsi ${c.name}`.padEnd(27)}${c.summary.split(/[.(]/, 1)[0]!.trim().toLowerCase()}`,
+  ),
+  ...[...GROUPS].map(
+    (g) =>
+      `  ${`rexcsi ${g} COMMAND`.padEnd(27)}${COMMANDS.filter((c) => c.name.startsWith(`${g} `))
+        .map((c) => c.name.slice(g.length + 1))
+        .join('|')}`,
+  ),
   `  ${''.padEnd(27)}client commands talk to --endpoint (default $CSI_ENDPOINT); "rexcsi COMMAND --help"`,
-].map((line) => `${line}\n`).join('');
+]
+  .map((line) => `${line}\n`)
+  .join('');
 
 function groupHelp(group: string): string {
   const cmds = COMMANDS.filter((c) => c.name.startsWith(`${group} `));

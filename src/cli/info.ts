@@ -29,22 +29,56 @@ export const INFO_COMMANDS: Command[] = [
       const group = await ifServed(csi.groupController.GroupControllerGetCapabilities({}));
       // An unset `ready` means ready (CSI spec).
       const ready = probe.ready == null || probe.ready.value;
-      out.result({ plugin, capabilities: caps.capabilities, ready, controller: controller ?? null, node: node ?? null, nodeInfo: nodeInfo ?? null, groupController: group ?? null }, () => {
-        const pluginCaps = caps.capabilities.map((c) => (c.service ? c.service.type : c.volume_expansion ? `VOLUME_EXPANSION_${c.volume_expansion.type}` : '?'));
-        out.fields([
-          ['name', plugin.name],
-          ['version', plugin.vendor_version],
-          ['manifest', Object.entries(plugin.manifest).map(([k, v]) => `${k}=${v}`).join(', ')],
-          ['ready', ready ? 'yes' : 'no'],
-          ['plugin capabilities', pluginCaps.join(', ') || '(none)'],
-          ['controller', controller ? controller.capabilities.map((c) => c.rpc?.type ?? '?').join(', ') || '(served, no capabilities)' : 'not served'],
-          ['node', node ? node.capabilities.map((c) => c.rpc?.type ?? '?').join(', ') || '(served, no capabilities)' : 'not served'],
-          ['node id', nodeInfo?.node_id],
-          ['max volumes', nodeInfo ? (Number(nodeInfo.max_volumes_per_node) > 0 ? String(nodeInfo.max_volumes_per_node) : 'no limit') : undefined],
-          ['topology', nodeInfo?.accessible_topology ? Object.entries(nodeInfo.accessible_topology.segments).map(([k, v]) => `${k}=${v}`).join(', ') : undefined],
-          ['group controller', group ? group.capabilities.map((c) => c.rpc?.type ?? '?').join(', ') || '(served, no capabilities)' : 'not served'],
-        ]);
-      });
+      out.result(
+        {
+          plugin,
+          capabilities: caps.capabilities,
+          ready,
+          controller: controller ?? null,
+          node: node ?? null,
+          nodeInfo: nodeInfo ?? null,
+          groupController: group ?? null,
+        },
+        () => {
+          const pluginCaps = caps.capabilities.map((c) =>
+            c.service ? c.service.type : c.volume_expansion ? `VOLUME_EXPANSION_${c.volume_expansion.type}` : '?',
+          );
+          out.fields([
+            ['name', plugin.name],
+            ['version', plugin.vendor_version],
+            [
+              'manifest',
+              Object.entries(plugin.manifest)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', '),
+            ],
+            ['ready', ready ? 'yes' : 'no'],
+            ['plugin capabilities', pluginCaps.join(', ') || '(none)'],
+            [
+              'controller',
+              controller ? controller.capabilities.map((c) => c.rpc?.type ?? '?').join(', ') || '(served, no capabilities)' : 'not served',
+            ],
+            ['node', node ? node.capabilities.map((c) => c.rpc?.type ?? '?').join(', ') || '(served, no capabilities)' : 'not served'],
+            ['node id', nodeInfo?.node_id],
+            [
+              'max volumes',
+              nodeInfo ? (Number(nodeInfo.max_volumes_per_node) > 0 ? String(nodeInfo.max_volumes_per_node) : 'no limit') : undefined,
+            ],
+            [
+              'topology',
+              nodeInfo?.accessible_topology
+                ? Object.entries(nodeInfo.accessible_topology.segments)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(', ')
+                : undefined,
+            ],
+            [
+              'group controller',
+              group ? group.capabilities.map((c) => c.rpc?.type ?? '?').join(', ') || '(served, no capabilities)' : 'not served',
+            ],
+          ]);
+        },
+      );
       return ready ? EXIT.OK : EXIT.DECLINED;
     },
   },

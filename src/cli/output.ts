@@ -23,7 +23,11 @@ export class Output {
 
   table(columns: [key: string, header: string][], rows: Row[]): void {
     const widths = columns.map(([key, header]) => Math.max(header.length, ...rows.map((r) => (r[key] ?? '').length)));
-    const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    const line = (cells: string[]): string =>
+      cells
+        .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd();
     const lines = [line(columns.map(([, h]) => h)), ...rows.map((r) => line(columns.map(([k]) => r[k] ?? '')))];
     this.stdout.write(`${lines.join('\n')}\n`);
   }

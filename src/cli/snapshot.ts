@@ -17,12 +17,13 @@ export const SNAPSHOT_COMMANDS: Command[] = [
     options: {
       volume: { type: 'string', value: 'VOLUME_ID', description: 'only snapshots of this volume' },
       snapshot: { type: 'string', value: 'SNAPSHOT_ID', description: 'only this snapshot' },
-      'page-size': { type: 'string', value: 'N', description: 'entries per ListSnapshots call (default: the plugin\'s choice)' },
+      'page-size': { type: 'string', value: 'N', description: "entries per ListSnapshots call (default: the plugin's choice)" },
       ...SECRET_OPTION,
     },
     async run(ctx) {
       const pageSize = Number(str(ctx, 'page-size') ?? '0');
-      if (!Number.isSafeInteger(pageSize) || pageSize < 0) throw new UsageError(`--page-size ${JSON.stringify(str(ctx, 'page-size'))}: expected a whole number`);
+      if (!Number.isSafeInteger(pageSize) || pageSize < 0)
+        throw new UsageError(`--page-size ${JSON.stringify(str(ctx, 'page-size'))}: expected a whole number`);
       const snapshots: Snapshot__Output[] = [];
       let token = '';
       do {
@@ -38,8 +39,20 @@ export const SNAPSHOT_COMMANDS: Command[] = [
       } while (token !== '');
       ctx.out.result(snapshots, () =>
         ctx.out.table(
-          [['id', 'ID'], ['volume', 'SOURCE VOLUME'], ['size', 'SIZE'], ['created', 'CREATED'], ['ready', 'READY']],
-          snapshots.map((s) => ({ id: s.snapshot_id, volume: s.source_volume_id, size: s.size_bytes ? formatBytes(Number(s.size_bytes)) : '', created: createdAt(s), ready: s.ready_to_use ? 'yes' : 'no' })),
+          [
+            ['id', 'ID'],
+            ['volume', 'SOURCE VOLUME'],
+            ['size', 'SIZE'],
+            ['created', 'CREATED'],
+            ['ready', 'READY'],
+          ],
+          snapshots.map((s) => ({
+            id: s.snapshot_id,
+            volume: s.source_volume_id,
+            size: s.size_bytes ? formatBytes(Number(s.size_bytes)) : '',
+            created: createdAt(s),
+            ready: s.ready_to_use ? 'yes' : 'no',
+          })),
         ),
       );
     },
@@ -57,7 +70,12 @@ export const SNAPSHOT_COMMANDS: Command[] = [
       const volume = required(ctx, 'volume');
       const res = await ctx.out.progress(
         `snapshotting ${volume}`,
-        ctx.csi.controller.CreateSnapshot({ name: ctx.args[0], source_volume_id: volume, parameters: keyValues(ctx, 'param'), secrets: keyValues(ctx, 'secret') }),
+        ctx.csi.controller.CreateSnapshot({
+          name: ctx.args[0],
+          source_volume_id: volume,
+          parameters: keyValues(ctx, 'param'),
+          secrets: keyValues(ctx, 'secret'),
+        }),
       );
       ctx.out.result(res, () => {
         const s = res.snapshot;
@@ -78,7 +96,10 @@ export const SNAPSHOT_COMMANDS: Command[] = [
     args: ['SNAPSHOT_ID'],
     options: { ...SECRET_OPTION },
     async run(ctx) {
-      const res = await ctx.out.progress(`deleting snapshot ${ctx.args[0]}`, ctx.csi.controller.DeleteSnapshot({ snapshot_id: ctx.args[0], secrets: keyValues(ctx, 'secret') }));
+      const res = await ctx.out.progress(
+        `deleting snapshot ${ctx.args[0]}`,
+        ctx.csi.controller.DeleteSnapshot({ snapshot_id: ctx.args[0], secrets: keyValues(ctx, 'secret') }),
+      );
       ctx.out.result(res, () => ctx.out.line(`deleted ${ctx.args[0]}`));
     },
   },

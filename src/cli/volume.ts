@@ -1,7 +1,18 @@
 import type { Volume__Output } from '../csi/gen/csi/v1/Volume.js';
 import type { VolumeCondition__Output } from '../csi/gen/csi/v1/VolumeCondition.js';
 import type { _csi_v1_ListVolumesResponse_Entry__Output as ListEntry } from '../csi/gen/csi/v1/ListVolumesResponse.js';
-import { CAPABILITY_OPTIONS, SECRET_OPTION, capability, capabilityIfGiven, flag, keyValues, parseSize, required, str, topologyRequirement } from './args.js';
+import {
+  CAPABILITY_OPTIONS,
+  SECRET_OPTION,
+  capability,
+  capabilityIfGiven,
+  flag,
+  keyValues,
+  parseSize,
+  required,
+  str,
+  topologyRequirement,
+} from './args.js';
 import { EXIT, UsageError, type Command, type CommandContext, type OptionDef } from './command.js';
 import { formatBytes, formatMap, type Output } from './output.js';
 
@@ -15,7 +26,7 @@ const PUBLISH_CONTEXT_OPTION: Record<string, OptionDef> = {
   'publish-context': { type: 'string', multiple: true, value: 'KEY=VALUE', description: 'publish context, as "volume publish" printed it' },
 };
 const STAGING_OPTION: Record<string, OptionDef> = {
-  'staging-path': { type: 'string', value: 'DIR', description: 'the volume\'s staging directory on this node' },
+  'staging-path': { type: 'string', value: 'DIR', description: "the volume's staging directory on this node" },
 };
 
 function conditionText(c: VolumeCondition__Output | null | undefined): string {
@@ -25,7 +36,11 @@ function conditionText(c: VolumeCondition__Output | null | undefined): string {
 
 function printVolume(out: Output, v: Volume__Output | null, extra: [string, string | undefined][] = []): void {
   if (!v) return;
-  const source = v.content_source?.snapshot ? `snapshot ${v.content_source.snapshot.snapshot_id}` : v.content_source?.volume ? `volume ${v.content_source.volume.volume_id}` : undefined;
+  const source = v.content_source?.snapshot
+    ? `snapshot ${v.content_source.snapshot.snapshot_id}`
+    : v.content_source?.volume
+      ? `volume ${v.content_source.volume.volume_id}`
+      : undefined;
   out.fields([
     ['id', v.volume_id],
     ['capacity', v.capacity_bytes ? `${formatBytes(Number(v.capacity_bytes))} (${v.capacity_bytes} bytes)` : 'unknown'],
@@ -45,7 +60,8 @@ function contextFlags(v: Volume__Output | null): string {
 async function listAll(ctx: CommandContext): Promise<ListEntry[]> {
   const pageSize = str(ctx, 'page-size');
   const maxEntries = pageSize === undefined ? 0 : Number(pageSize);
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 0) throw new UsageError(`--page-size ${JSON.stringify(pageSize)}: expected a whole number`);
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 0)
+    throw new UsageError(`--page-size ${JSON.stringify(pageSize)}: expected a whole number`);
   const entries: ListEntry[] = [];
   let token = '';
   do {
@@ -59,13 +75,18 @@ async function listAll(ctx: CommandContext): Promise<ListEntry[]> {
 export const VOLUME_COMMANDS: Command[] = [
   {
     name: 'volume list',
-    summary: 'List the plugin\'s volumes (ListVolumes, every page).',
-    options: { 'page-size': { type: 'string', value: 'N', description: 'entries per ListVolumes call (default: the plugin\'s choice)' } },
+    summary: "List the plugin's volumes (ListVolumes, every page).",
+    options: { 'page-size': { type: 'string', value: 'N', description: "entries per ListVolumes call (default: the plugin's choice)" } },
     async run(ctx) {
       const entries = await listAll(ctx);
       ctx.out.result(entries, () =>
         ctx.out.table(
-          [['id', 'ID'], ['capacity', 'CAPACITY'], ['nodes', 'PUBLISHED ON'], ['condition', 'CONDITION']],
+          [
+            ['id', 'ID'],
+            ['capacity', 'CAPACITY'],
+            ['nodes', 'PUBLISHED ON'],
+            ['condition', 'CONDITION'],
+          ],
           entries.map((e) => ({
             id: e.volume?.volume_id ?? '',
             capacity: e.volume?.capacity_bytes ? formatBytes(Number(e.volume.capacity_bytes)) : '',
@@ -95,7 +116,7 @@ export const VOLUME_COMMANDS: Command[] = [
     summary: 'Create a volume, or return the existing one of that name with the same settings (CreateVolume).',
     args: ['NAME'],
     options: {
-      size: { type: 'string', value: 'SIZE', description: 'capacity wanted: bytes, or 512Mi, 1Gi, 10G (default: the plugin\'s)' },
+      size: { type: 'string', value: 'SIZE', description: "capacity wanted: bytes, or 512Mi, 1Gi, 10G (default: the plugin's)" },
       'limit-size': { type: 'string', value: 'SIZE', description: 'largest capacity acceptable' },
       ...CAPABILITY_OPTIONS,
       param: { type: 'string', multiple: true, value: 'KEY=VALUE', description: 'plugin parameter (e.g. fsType=xfs)' },
@@ -116,7 +137,14 @@ export const VOLUME_COMMANDS: Command[] = [
         ctx.csi.controller.CreateVolume({
           name: ctx.args[0],
           volume_capabilities: [capability(ctx)],
-          ...(size || limit ? { capacity_range: { required_bytes: size ? parseSize('size', size) : 0, limit_bytes: limit ? parseSize('limit-size', limit) : 0 } } : {}),
+          ...(size || limit
+            ? {
+                capacity_range: {
+                  required_bytes: size ? parseSize('size', size) : 0,
+                  limit_bytes: limit ? parseSize('limit-size', limit) : 0,
+                },
+              }
+            : {}),
           parameters: keyValues(ctx, 'param'),
           secrets: keyValues(ctx, 'secret'),
           ...(fromSnapshot ? { volume_content_source: { snapshot: { snapshot_id: fromSnapshot } } } : {}),
@@ -136,7 +164,10 @@ export const VOLUME_COMMANDS: Command[] = [
     args: ['VOLUME_ID'],
     options: { ...SECRET_OPTION },
     async run(ctx) {
-      const res = await ctx.out.progress(`deleting volume ${ctx.args[0]}`, ctx.csi.controller.DeleteVolume({ volume_id: ctx.args[0], secrets: keyValues(ctx, 'secret') }));
+      const res = await ctx.out.progress(
+        `deleting volume ${ctx.args[0]}`,
+        ctx.csi.controller.DeleteVolume({ volume_id: ctx.args[0], secrets: keyValues(ctx, 'secret') }),
+      );
       ctx.out.result(res, () => ctx.out.line(`deleted ${ctx.args[0]}`));
     },
   },
@@ -146,7 +177,11 @@ export const VOLUME_COMMANDS: Command[] = [
     args: ['VOLUME_ID'],
     options: {
       size: { type: 'string', value: 'SIZE', description: 'new capacity: bytes, or 512Mi, 2Gi, 20G (required)' },
-      path: { type: 'string', value: 'DIR', description: 'where the volume is mounted (or staged) on this node: grow the filesystem there too' },
+      path: {
+        type: 'string',
+        value: 'DIR',
+        description: 'where the volume is mounted (or staged) on this node: grow the filesystem there too',
+      },
       ...STAGING_OPTION,
       ...CAPABILITY_OPTIONS,
       ...SECRET_OPTION,
@@ -156,7 +191,12 @@ export const VOLUME_COMMANDS: Command[] = [
       const cap = capabilityIfGiven(ctx);
       const res = await ctx.out.progress(
         `expanding volume ${ctx.args[0]}`,
-        ctx.csi.controller.ControllerExpandVolume({ volume_id: ctx.args[0], capacity_range: { required_bytes: bytes }, secrets: keyValues(ctx, 'secret'), ...(cap ? { volume_capability: cap } : {}) }),
+        ctx.csi.controller.ControllerExpandVolume({
+          volume_id: ctx.args[0],
+          capacity_range: { required_bytes: bytes },
+          secrets: keyValues(ctx, 'secret'),
+          ...(cap ? { volume_capability: cap } : {}),
+        }),
       );
       const path = str(ctx, 'path');
       const node = path
@@ -174,8 +214,10 @@ export const VOLUME_COMMANDS: Command[] = [
         : undefined;
       ctx.out.result({ controller: res, node: node ?? null }, () => {
         ctx.out.line(`volume ${ctx.args[0]} is now ${formatBytes(Number(res.capacity_bytes))}`);
-        if (res.node_expansion_required && !node) ctx.out.line(`its filesystem grows on the node: rexcsi volume expand ${ctx.args[0]} --size ${bytes} --path DIR (on that node)`);
-        if (node) ctx.out.line(`filesystem at ${path} grown${node.capacity_bytes ? ` to ${formatBytes(Number(node.capacity_bytes))}` : ''}`);
+        if (res.node_expansion_required && !node)
+          ctx.out.line(`its filesystem grows on the node: rexcsi volume expand ${ctx.args[0]} --size ${bytes} --path DIR (on that node)`);
+        if (node)
+          ctx.out.line(`filesystem at ${path} grown${node.capacity_bytes ? ` to ${formatBytes(Number(node.capacity_bytes))}` : ''}`);
       });
     },
   },
@@ -183,7 +225,12 @@ export const VOLUME_COMMANDS: Command[] = [
     name: 'volume validate',
     summary: 'Ask whether a volume supports a capability (ValidateVolumeCapabilities). Exit code 5 when not confirmed.',
     args: ['VOLUME_ID'],
-    options: { ...CAPABILITY_OPTIONS, param: { type: 'string', multiple: true, value: 'KEY=VALUE', description: 'parameters the volume was created with' }, ...CONTEXT_OPTION, ...SECRET_OPTION },
+    options: {
+      ...CAPABILITY_OPTIONS,
+      param: { type: 'string', multiple: true, value: 'KEY=VALUE', description: 'parameters the volume was created with' },
+      ...CONTEXT_OPTION,
+      ...SECRET_OPTION,
+    },
     async run(ctx) {
       const res = await ctx.csi.controller.ValidateVolumeCapabilities({
         volume_id: ctx.args[0],
@@ -223,7 +270,9 @@ export const VOLUME_COMMANDS: Command[] = [
       );
       ctx.out.result(res, () => {
         ctx.out.line(`published ${ctx.args[0]} to ${node}`);
-        const flags = Object.entries(res.publish_context).map(([k, v]) => ` --publish-context ${k}=${v}`).join('');
+        const flags = Object.entries(res.publish_context)
+          .map(([k, v]) => ` --publish-context ${k}=${v}`)
+          .join('');
         if (flags) ctx.out.line(`stage it on ${node} with: rexcsi volume stage ${ctx.args[0]} --staging-path DIR${flags}`);
       });
     },
@@ -271,7 +320,10 @@ export const VOLUME_COMMANDS: Command[] = [
     options: { ...STAGING_OPTION },
     async run(ctx) {
       const staging = required(ctx, 'staging-path');
-      const res = await ctx.out.progress(`unstaging ${ctx.args[0]}`, ctx.csi.node.NodeUnstageVolume({ volume_id: ctx.args[0], staging_target_path: staging }));
+      const res = await ctx.out.progress(
+        `unstaging ${ctx.args[0]}`,
+        ctx.csi.node.NodeUnstageVolume({ volume_id: ctx.args[0], staging_target_path: staging }),
+      );
       ctx.out.result(res, () => ctx.out.line(`unstaged ${ctx.args[0]} from ${staging}`));
     },
   },
@@ -313,7 +365,10 @@ export const VOLUME_COMMANDS: Command[] = [
     options: { target: { type: 'string', value: 'PATH', description: 'the target path (required)' } },
     async run(ctx) {
       const target = required(ctx, 'target');
-      const res = await ctx.out.progress(`unmounting ${ctx.args[0]}`, ctx.csi.node.NodeUnpublishVolume({ volume_id: ctx.args[0], target_path: target }));
+      const res = await ctx.out.progress(
+        `unmounting ${ctx.args[0]}`,
+        ctx.csi.node.NodeUnpublishVolume({ volume_id: ctx.args[0], target_path: target }),
+      );
       ctx.out.result(res, () => ctx.out.line(`unmounted ${ctx.args[0]} from ${target}`));
     },
   },
@@ -321,14 +376,31 @@ export const VOLUME_COMMANDS: Command[] = [
     name: 'volume stats',
     summary: 'Space and inodes used by a volume where it is mounted or staged on this node, and its condition (NodeGetVolumeStats).',
     args: ['VOLUME_ID'],
-    options: { path: { type: 'string', value: 'PATH', description: 'a target or staging path of the volume (required)' }, ...STAGING_OPTION },
+    options: {
+      path: { type: 'string', value: 'PATH', description: 'a target or staging path of the volume (required)' },
+      ...STAGING_OPTION,
+    },
     async run(ctx) {
-      const res = await ctx.csi.node.NodeGetVolumeStats({ volume_id: ctx.args[0], volume_path: required(ctx, 'path'), staging_target_path: str(ctx, 'staging-path') ?? '' });
+      const res = await ctx.csi.node.NodeGetVolumeStats({
+        volume_id: ctx.args[0],
+        volume_path: required(ctx, 'path'),
+        staging_target_path: str(ctx, 'staging-path') ?? '',
+      });
       ctx.out.result(res, () => {
         const show = (unit: string, n: number): string => (unit === 'BYTES' ? formatBytes(n) : String(n));
         ctx.out.table(
-          [['unit', 'UNIT'], ['total', 'TOTAL'], ['used', 'USED'], ['available', 'AVAILABLE']],
-          res.usage.map((u) => ({ unit: u.unit, total: show(u.unit, Number(u.total)), used: show(u.unit, Number(u.used)), available: show(u.unit, Number(u.available)) })),
+          [
+            ['unit', 'UNIT'],
+            ['total', 'TOTAL'],
+            ['used', 'USED'],
+            ['available', 'AVAILABLE'],
+          ],
+          res.usage.map((u) => ({
+            unit: u.unit,
+            total: show(u.unit, Number(u.total)),
+            used: show(u.unit, Number(u.used)),
+            available: show(u.unit, Number(u.available)),
+          })),
         );
         if (res.volume_condition) ctx.out.line(`condition: ${conditionText(res.volume_condition)}`);
       });

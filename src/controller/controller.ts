@@ -85,9 +85,14 @@ export class ControllerService {
       ),
       ListVolumes: unary(ctx, 'ListVolumes', (r: ListVolumesRequest__Output) => this.listVolumes(r)),
       ControllerGetVolume: unary(ctx, 'ControllerGetVolume', (r: ControllerGetVolumeRequest__Output) => this.getVolume(r)),
-      ControllerGetCapabilities: unary(ctx, 'ControllerGetCapabilities', async (): Promise<ControllerGetCapabilitiesResponse> => ({
-        capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
-      }), { quiet: true }),
+      ControllerGetCapabilities: unary(
+        ctx,
+        'ControllerGetCapabilities',
+        async (): Promise<ControllerGetCapabilitiesResponse> => ({
+          capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
+        }),
+        { quiet: true },
+      ),
     };
     if (this.backend.features.getCapacity) {
       h.GetCapacity = unary(ctx, 'GetCapacity', (r: GetCapacityRequest__Output) => this.getCapacity(r));
@@ -137,7 +142,9 @@ export class ControllerService {
     const known = this.backend.features.mutableParameterKeys;
     for (const key of Object.keys(p)) {
       if (!known.includes(key)) {
-        throw invalidArgument(`mutable parameter ${JSON.stringify(key)} cannot be changed (this backend accepts: ${known.length ? known.join(', ') : 'none'})`);
+        throw invalidArgument(
+          `mutable parameter ${JSON.stringify(key)} cannot be changed (this backend accepts: ${known.length ? known.join(', ') : 'none'})`,
+        );
       }
     }
     return p;
@@ -172,8 +179,17 @@ export class ControllerService {
         if (why) throw alreadyExists(`a volume named ${JSON.stringify(name)} already exists (${existing.id}) but ${why}`);
         return { volume: toWireVolume(existing) };
       }
-      const capacityBytes = resolveCapacity(args.source ? await this.rangeForSource(range, args.source) : range, this.backend.features, fsType);
-      const create: CreateVolumeArgs = { ...args, capacityBytes, limitBytes: range.limitBytes, ...(Object.keys(mutableParameters).length ? { mutableParameters } : {}) };
+      const capacityBytes = resolveCapacity(
+        args.source ? await this.rangeForSource(range, args.source) : range,
+        this.backend.features,
+        fsType,
+      );
+      const create: CreateVolumeArgs = {
+        ...args,
+        capacityBytes,
+        limitBytes: range.limitBytes,
+        ...(Object.keys(mutableParameters).length ? { mutableParameters } : {}),
+      };
       return { volume: toWireVolume(await this.backend.createVolume(create)) };
     });
   }
@@ -189,7 +205,8 @@ export class ControllerService {
     const id = requireString(req.volume_id, 'volume_id');
     const capabilities = parseCapabilities(req.volume_capabilities, 'volume_capabilities');
     const volume = await this.requireVolume(id);
-    const refusal = this.capabilityRefusal(volume, capabilities) ?? contextRefusal(volume, req.volume_context) ?? this.parameterRefusal(req.parameters);
+    const refusal =
+      this.capabilityRefusal(volume, capabilities) ?? contextRefusal(volume, req.volume_context) ?? this.parameterRefusal(req.parameters);
     if (refusal) return { confirmed: null, message: refusal };
     return {
       confirmed: {
@@ -291,7 +308,9 @@ export class ControllerService {
       const existing = await this.backend.findSnapshotByName!(name);
       if (existing) {
         if (existing.sourceVolumeId !== sourceVolumeId) {
-          throw alreadyExists(`a snapshot named ${JSON.stringify(name)} already exists (${existing.id}) of volume ${existing.sourceVolumeId}, not ${sourceVolumeId}`);
+          throw alreadyExists(
+            `a snapshot named ${JSON.stringify(name)} already exists (${existing.id}) of volume ${existing.sourceVolumeId}, not ${sourceVolumeId}`,
+          );
         }
         return { snapshot: toWireSnapshot(existing) };
       }
@@ -350,7 +369,8 @@ export class ControllerService {
 
   private checkSourceSupported(source: VolumeSource): void {
     const f = this.backend.features;
-    if (source.kind === 'snapshot' && !f.cloneFromSnapshot) throw invalidArgument(`the ${this.backend.name} backend cannot create a volume from a snapshot`);
+    if (source.kind === 'snapshot' && !f.cloneFromSnapshot)
+      throw invalidArgument(`the ${this.backend.name} backend cannot create a volume from a snapshot`);
     if (source.kind === 'volume' && !f.cloneFromVolume) throw invalidArgument(`the ${this.backend.name} backend cannot clone a volume`);
   }
 
@@ -425,7 +445,8 @@ export class ControllerService {
 
 function contextRefusal(volume: Volume, context: Record<string, string>): string | undefined {
   for (const [k, v] of Object.entries(context ?? {})) {
-    if (volume.context[k] !== v) return `volume_context ${k}=${JSON.stringify(v)} does not match the volume's (${JSON.stringify(volume.context[k] ?? '')})`;
+    if (volume.context[k] !== v)
+      return `volume_context ${k}=${JSON.stringify(v)} does not match the volume's (${JSON.stringify(volume.context[k] ?? '')})`;
   }
   return undefined;
 }
@@ -443,8 +464,12 @@ interface CreateShape {
 export function incompatibility(existing: Volume, req: CreateShape): string | undefined {
   const { requiredBytes, limitBytes } = req.range;
   if (existing.capacityBytes < requiredBytes) return `its capacity ${existing.capacityBytes} is below required_bytes ${requiredBytes}`;
-  if (limitBytes > 0 && existing.capacityBytes > limitBytes) return `its capacity ${existing.capacityBytes} is above limit_bytes ${limitBytes}`;
-  const strip = (p: Record<string, string>) => Object.entries(p).filter(([k]) => !isCoParameter(k)).sort(([a], [b]) => a.localeCompare(b));
+  if (limitBytes > 0 && existing.capacityBytes > limitBytes)
+    return `its capacity ${existing.capacityBytes} is above limit_bytes ${limitBytes}`;
+  const strip = (p: Record<string, string>) =>
+    Object.entries(p)
+      .filter(([k]) => !isCoParameter(k))
+      .sort(([a], [b]) => a.localeCompare(b));
   if (JSON.stringify(strip(existing.parameters)) !== JSON.stringify(strip(req.parameters))) return 'it was created with other parameters';
   if (existing.accessType !== req.accessType) return `it is a ${existing.accessType} volume`;
   if (req.fsType && existing.context.fsType && existing.context.fsType !== req.fsType) return `it is formatted ${existing.context.fsType}`;

@@ -24,9 +24,14 @@ export class GroupControllerService {
 
   handlers(ctx: RpcContext): GroupControllerHandlers {
     return {
-      GroupControllerGetCapabilities: unary(ctx, 'GroupControllerGetCapabilities', async (): Promise<GroupControllerGetCapabilitiesResponse> => ({
-        capabilities: [{ rpc: { type: 'CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT' } }],
-      }), { quiet: true }),
+      GroupControllerGetCapabilities: unary(
+        ctx,
+        'GroupControllerGetCapabilities',
+        async (): Promise<GroupControllerGetCapabilitiesResponse> => ({
+          capabilities: [{ rpc: { type: 'CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT' } }],
+        }),
+        { quiet: true },
+      ),
       CreateVolumeGroupSnapshot: unary(ctx, 'CreateVolumeGroupSnapshot', (r: CreateVolumeGroupSnapshotRequest__Output) => this.create(r)),
       DeleteVolumeGroupSnapshot: unary(ctx, 'DeleteVolumeGroupSnapshot', (r: DeleteVolumeGroupSnapshotRequest__Output) => this.delete(r)),
       GetVolumeGroupSnapshot: unary(ctx, 'GetVolumeGroupSnapshot', (r: GetVolumeGroupSnapshotRequest__Output) => this.get(r)),
@@ -46,7 +51,9 @@ export class GroupControllerService {
       if (existing) {
         const had = sourcesOf(existing);
         if (had.join(',') !== [...sourceVolumeIds].sort().join(',')) {
-          throw alreadyExists(`a group snapshot named ${JSON.stringify(name)} already exists (${existing.id}) of volumes ${had.join(', ')}`);
+          throw alreadyExists(
+            `a group snapshot named ${JSON.stringify(name)} already exists (${existing.id}) of volumes ${had.join(', ')}`,
+          );
         }
         return { group_snapshot: toWireGroupSnapshot(existing) };
       }
@@ -61,12 +68,17 @@ export class GroupControllerService {
   async delete(req: DeleteVolumeGroupSnapshotRequest__Output): Promise<DeleteVolumeGroupSnapshotResponse> {
     const id = requireString(req.group_snapshot_id, 'group_snapshot_id');
     checkMap(req.secrets, 'secrets');
-    await this.inflight.run('DeleteVolumeGroupSnapshot', [`group-snapshot:${id}`], fingerprint('DeleteVolumeGroupSnapshot', req), async () => {
-      const group = await this.backend.getGroupSnapshot!(id);
-      if (!group) return;
-      checkSnapshotIds(group, req.snapshot_ids ?? []);
-      await this.backend.deleteGroupSnapshot!(id);
-    });
+    await this.inflight.run(
+      'DeleteVolumeGroupSnapshot',
+      [`group-snapshot:${id}`],
+      fingerprint('DeleteVolumeGroupSnapshot', req),
+      async () => {
+        const group = await this.backend.getGroupSnapshot!(id);
+        if (!group) return;
+        checkSnapshotIds(group, req.snapshot_ids ?? []);
+        await this.backend.deleteGroupSnapshot!(id);
+      },
+    );
     return {};
   }
 
@@ -90,8 +102,13 @@ function sourcesOf(group: GroupSnapshot): string[] {
  */
 function checkSnapshotIds(group: GroupSnapshot, snapshotIds: string[]): void {
   if (snapshotIds.length === 0) return;
-  const have = group.snapshots.map((s) => s.id).sort().join(',');
+  const have = group.snapshots
+    .map((s) => s.id)
+    .sort()
+    .join(',');
   if ([...snapshotIds].sort().join(',') !== have) {
-    throw failedPrecondition(`snapshot_ids ${snapshotIds.join(', ')} do not match group snapshot ${group.id}, which holds ${have || 'no snapshots'}`);
+    throw failedPrecondition(
+      `snapshot_ids ${snapshotIds.join(', ')} do not match group snapshot ${group.id}, which holds ${have || 'no snapshots'}`,
+    );
   }
 }

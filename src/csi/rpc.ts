@@ -71,7 +71,17 @@ export function unary<Req, Res>(
       ctx.observe?.(method, code, ms);
       const level = code === Status.OK ? (opts.quiet ? 'debug' : 'info') : code === Status.INTERNAL ? 'error' : 'warn';
       if (ctx.log.isLevelEnabled(level)) {
-        ctx.log[level]({ method, volume: subjectOf(call.request), code: Status[code], ms: Math.round(ms * 1000) / 1000, req: requestId, ...(details ? { error: details } : {}) }, method);
+        ctx.log[level](
+          {
+            method,
+            volume: subjectOf(call.request),
+            code: Status[code],
+            ms: Math.round(ms * 1000) / 1000,
+            req: requestId,
+            ...(details ? { error: details } : {}),
+          },
+          method,
+        );
       }
     };
     if (ctx.log.isLevelEnabled('debug')) ctx.log.debug({ method, req: requestId, request: redactSecrets(call.request) }, 'request');

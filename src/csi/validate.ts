@@ -1,6 +1,13 @@
 import { posix } from 'node:path';
 import { invalidArgument, outOfRange } from '../errors.js';
-import { ALL_ACCESS_MODES, type AccessMode, type BackendFeatures, type Capability, type TopologyRequirement, type VolumeSource } from '../backends/backend.js';
+import {
+  ALL_ACCESS_MODES,
+  type AccessMode,
+  type BackendFeatures,
+  type Capability,
+  type TopologyRequirement,
+  type VolumeSource,
+} from '../backends/backend.js';
 import type { VolumeCapability__Output } from './gen/csi/v1/VolumeCapability.js';
 import type { CapacityRange__Output } from './gen/csi/v1/CapacityRange.js';
 import type { TopologyRequirement__Output } from './gen/csi/v1/TopologyRequirement.js';
@@ -131,7 +138,8 @@ export function parseTopologyRequirement(t: TopologyRequirement__Output | null |
 
 export function parseContentSource(s: VolumeContentSource__Output | null | undefined): VolumeSource | undefined {
   if (!s) return undefined;
-  if (s.type === 'snapshot') return { kind: 'snapshot', id: requireString(s.snapshot?.snapshot_id, 'volume_content_source.snapshot.snapshot_id') };
+  if (s.type === 'snapshot')
+    return { kind: 'snapshot', id: requireString(s.snapshot?.snapshot_id, 'volume_content_source.snapshot.snapshot_id') };
   if (s.type === 'volume') return { kind: 'volume', id: requireString(s.volume?.volume_id, 'volume_content_source.volume.volume_id') };
   throw invalidArgument('volume_content_source must name a snapshot or a volume');
 }
@@ -219,9 +227,12 @@ export function resolveExpansion(range: CapacityRequest, features: BackendFeatur
   }
   const size = Math.max(roundUp(requiredBytes, features.allocationUnitBytes), currentBytes);
   if (limitBytes > 0 && size > limitBytes) {
-    throw outOfRange(`no size between ${requiredBytes} and ${limitBytes} bytes can be allocated: sizes are multiples of ${features.allocationUnitBytes} bytes`);
+    throw outOfRange(
+      `no size between ${requiredBytes} and ${limitBytes} bytes can be allocated: sizes are multiples of ${features.allocationUnitBytes} bytes`,
+    );
   }
-  if (size > features.maxVolumeBytes) throw outOfRange(`${size} bytes is more than the largest volume this backend makes (${features.maxVolumeBytes} bytes)`);
+  if (size > features.maxVolumeBytes)
+    throw outOfRange(`${size} bytes is more than the largest volume this backend makes (${features.maxVolumeBytes} bytes)`);
   return size;
 }
 

@@ -25,7 +25,9 @@ export class IdentityService {
   handlers(ctx: RpcContext): IdentityHandlers {
     return {
       GetPluginInfo: unary(ctx, 'GetPluginInfo', async (): Promise<GetPluginInfoResponse> => this.info(), { quiet: true }),
-      GetPluginCapabilities: unary(ctx, 'GetPluginCapabilities', async (): Promise<GetPluginCapabilitiesResponse> => this.capabilities(), { quiet: true }),
+      GetPluginCapabilities: unary(ctx, 'GetPluginCapabilities', async (): Promise<GetPluginCapabilitiesResponse> => this.capabilities(), {
+        quiet: true,
+      }),
       Probe: unary(ctx, 'Probe', () => this.probe(), { quiet: true }),
     };
   }

@@ -4,7 +4,15 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '..
 import { faultPoint } from '../faults.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
-import { checkMap, isReadOnlyMode, parseCapability, parseCapacityRange, requirePath, requireString, unsupportedReason } from '../csi/validate.js';
+import {
+  checkMap,
+  isReadOnlyMode,
+  parseCapability,
+  parseCapacityRange,
+  requirePath,
+  requireString,
+  unsupportedReason,
+} from '../csi/validate.js';
 import {
   blockDeviceSize,
   filesystemType,
@@ -60,11 +68,18 @@ export class NodeService {
       NodePublishVolume: unary(ctx, 'NodePublishVolume', (r: NodePublishVolumeRequest__Output) => this.publish(r)),
       NodeUnpublishVolume: unary(ctx, 'NodeUnpublishVolume', (r: NodeUnpublishVolumeRequest__Output) => this.unpublish(r)),
       NodeGetVolumeStats: unary(ctx, 'NodeGetVolumeStats', (r: NodeGetVolumeStatsRequest__Output) => this.stats(r), { quiet: true }),
-      NodeGetCapabilities: unary(ctx, 'NodeGetCapabilities', async (): Promise<NodeGetCapabilitiesResponse> => ({
-        capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
-      }), { quiet: true }),
+      NodeGetCapabilities: unary(
+        ctx,
+        'NodeGetCapabilities',
+        async (): Promise<NodeGetCapabilitiesResponse> => ({
+          capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
+        }),
+        { quiet: true },
+      ),
       NodeGetInfo: unary(ctx, 'NodeGetInfo', () => this.info(), { quiet: true }),
-      ...(this.canExpand() ? { NodeExpandVolume: unary(ctx, 'NodeExpandVolume', (r: NodeExpandVolumeRequest__Output) => this.expand(r)) } : {}),
+      ...(this.canExpand()
+        ? { NodeExpandVolume: unary(ctx, 'NodeExpandVolume', (r: NodeExpandVolumeRequest__Output) => this.expand(r)) }
+        : {}),
     };
   }
 
@@ -120,7 +135,9 @@ export class NodeService {
       if (located?.kind === 'block') {
         const published = (await mountsOfDevice(located.device)).filter((m) => m.mountPoint !== staging);
         if (published.length > 0) {
-          throw failedPrecondition(`volume ${id} is still published at ${published.map((m) => m.mountPoint).join(', ')}; unpublish it first`);
+          throw failedPrecondition(
+            `volume ${id} is still published at ${published.map((m) => m.mountPoint).join(', ')}; unpublish it first`,
+          );
         }
       }
       await mounter.unmount(staging);
@@ -153,7 +170,9 @@ export class NodeService {
       if (top) {
         const same = (await this.holdsVolume(top, id)) && top.options.includes('ro') === readOnly;
         if (same) return {};
-        throw alreadyExists(`target_path ${target} is already published${(await this.holdsVolume(top, id)) ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`);
+        throw alreadyExists(
+          `target_path ${target} is already published${(await this.holdsVolume(top, id)) ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`,
+        );
       }
       const created = await createTarget(target, cap.accessType === 'block' ? 'file' : 'directory');
       await faultPoint('node.publish.after-target');
@@ -235,7 +254,9 @@ export class NodeService {
       await this.backend.refreshVolumeSize?.(id);
       const deviceBytes = await blockDeviceSize(located.device);
       if (range.requiredBytes > deviceBytes) {
-        throw failedPrecondition(`the device of volume ${id} is ${deviceBytes} bytes, less than the ${range.requiredBytes} asked for; call ControllerExpandVolume first`);
+        throw failedPrecondition(
+          `the device of volume ${id} is ${deviceBytes} bytes, less than the ${range.requiredBytes} asked for; call ControllerExpandVolume first`,
+        );
       }
       if (!s.isDirectory()) return { capacity_bytes: deviceBytes };
       const top = (await mountsAt(path)).at(-1);
@@ -271,7 +292,13 @@ export class NodeService {
     if (!(await this.backend.volumeExists(id))) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
   }
 
-  private async mountAtStaging(source: NodeSource, staging: string, cap: Capability, context: Record<string, string>, readOnly: boolean): Promise<void> {
+  private async mountAtStaging(
+    source: NodeSource,
+    staging: string,
+    cap: Capability,
+    context: Record<string, string>,
+    readOnly: boolean,
+  ): Promise<void> {
     const flags = [...cap.mountFlags, ...(readOnly ? ['ro'] : [])];
     if (source.kind === 'filesystem') {
       await mounter.mount(source.source, staging, source.fsType, [...source.options, ...flags]);
@@ -305,7 +332,9 @@ export class NodeService {
     }
     const found = await filesystemType(source.device);
     if (found === undefined) {
-      throw failedPrecondition(`${source.device} holds no filesystem and this volume was not created for mount access; refusing to format it`);
+      throw failedPrecondition(
+        `${source.device} holds no filesystem and this volume was not created for mount access; refusing to format it`,
+      );
     }
     if (found !== fsType) throw failedPrecondition(`${source.device} holds ${found}, not ${fsType}; refusing to reformat it`);
     return false;
@@ -322,7 +351,8 @@ export class NodeService {
     if (!top || !(await this.holdsVolume(top, id))) {
       throw failedPrecondition(`volume ${id} is not staged at ${staging}; call NodeStageVolume first`);
     }
-    if (await isDeadMount(staging)) throw failedPrecondition(`the mount of volume ${id} at ${staging} is dead; call NodeStageVolume to repair it`);
+    if (await isDeadMount(staging))
+      throw failedPrecondition(`the mount of volume ${id} at ${staging} is dead; call NodeStageVolume to repair it`);
     return staging;
   }
 
@@ -334,15 +364,26 @@ export class NodeService {
     return [located.mountedAs ?? located.source, ...(located.aliases ?? [])].includes(entry.source);
   }
 
-  private async conditionAt(id: string, path: string, top: MountEntry | undefined, located: NodeSource | undefined): Promise<VolumeCondition> {
+  private async conditionAt(
+    id: string,
+    path: string,
+    top: MountEntry | undefined,
+    located: NodeSource | undefined,
+  ): Promise<VolumeCondition> {
     if (!located) return { abnormal: true, message: `volume ${id} is not attached to this node (its device is gone); stage it again` };
     if (!top) return { abnormal: true, message: `nothing is mounted at ${path}: the mount was lost; unpublish and publish again` };
     if (!(await this.holdsVolume(top, id))) return { abnormal: true, message: `${path} has ${top.source} mounted, not volume ${id}` };
     if (await isDeadMount(path)) {
-      return { abnormal: true, message: `the mount at ${path} is dead (transport endpoint is not connected: its client process is gone); NodeStageVolume repairs it, then publish again` };
+      return {
+        abnormal: true,
+        message: `the mount at ${path} is dead (transport endpoint is not connected: its client process is gone); NodeStageVolume repairs it, then publish again`,
+      };
     }
     if (top.superOptions.includes('ro') && !top.options.includes('ro')) {
-      return { abnormal: true, message: `the filesystem at ${path} was remounted read-only after errors; check the kernel log and fsck the volume` };
+      return {
+        abnormal: true,
+        message: `the filesystem at ${path} was remounted read-only after errors; check the kernel log and fsck the volume`,
+      };
     }
     return { abnormal: false, message: 'volume is healthy' };
   }

@@ -30,7 +30,8 @@ export async function requireLiteralPath(path: string, field: string): Promise<v
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') throw invalidArgument(`${field} ${path} is not a usable path (${code})`);
+    if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG')
+      throw invalidArgument(`${field} ${path} is not a usable path (${code})`);
     throw e;
   }
   if (real !== parent) throw invalidArgument(`${field} ${path} goes through a symbolic link (${parent} is ${real}); refusing to follow it`);
@@ -64,7 +65,8 @@ export async function createTarget(path: string, kind: TargetKind): Promise<bool
   if (s) {
     if (s.isSymbolicLink()) throw invalidArgument(`target_path ${path} is a symbolic link; refusing to mount through it`);
     if (kind === 'directory' && !s.isDirectory()) throw invalidArgument(`target_path ${path} exists and is not a directory`);
-    if (kind === 'file' && s.isDirectory()) throw invalidArgument(`target_path ${path} is a directory; a block volume is published at a file`);
+    if (kind === 'file' && s.isDirectory())
+      throw invalidArgument(`target_path ${path} is a directory; a block volume is published at a file`);
     return false;
   }
   try {

@@ -13,7 +13,10 @@ import { statOrNotFound } from './fs.js';
 export async function copyFileSparse(src: string, dst: string): Promise<void> {
   await statOrNotFound(src, 'source file');
   // --no-clobber would exit 0 without copying; callers remove leftovers, so refuse an existing dst instead.
-  const exists = await statOrNotFound(dst).then(() => true, () => false);
+  const exists = await statOrNotFound(dst).then(
+    () => true,
+    () => false,
+  );
   if (exists) throw failedPrecondition(`${dst} already exists; not overwriting it`);
   await run('cp', ['--reflink=auto', '--sparse=always', '--', src, dst], { timeoutMs: SLOW_TIMEOUT_MS });
   await fsyncPath(dst);

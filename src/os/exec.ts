@@ -114,6 +114,9 @@ function notify(cmd: string, durationMs: number, ok: boolean): void {
 // The first few lines are the useful part; usage dumps that follow are noise.
 function summary(stderr: string): string {
   if (stderr === '') return '';
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   return `: ${lines.slice(0, 3).join('; ')}`;
 }

@@ -153,12 +153,7 @@ export async function growFile(path: string, bytes: number): Promise<void> {
   }
 }
 
-async function withFile(
-  path: string,
-  flags: string,
-  mode: number | undefined,
-  fn: (fh: FileHandle) => Promise<void>,
-): Promise<void> {
+async function withFile(path: string, flags: string, mode: number | undefined, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
   const fh = await open(path, flags, mode);
   try {
     await fn(fh);

@@ -26,9 +26,7 @@ export async function attachLoopDevice(file: string, opts: { readOnly?: boolean 
 export async function listLoopDevices(): Promise<LoopDevice[]> {
   const names = (await readdir(SYS_BLOCK)).filter((n) => /^loop\d+$/.test(n));
   const found = await Promise.all(names.map(readLoopDevice));
-  return found
-    .filter((d): d is LoopDevice => d !== undefined)
-    .sort((a, b) => loopNumber(a.device) - loopNumber(b.device));
+  return found.filter((d): d is LoopDevice => d !== undefined).sort((a, b) => loopNumber(a.device) - loopNumber(b.device));
 }
 
 /** Devices backed by file. A deleted backing file matches only while nothing new exists at its path. */

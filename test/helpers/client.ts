@@ -70,20 +70,14 @@ export function promisify<Def extends grpc.ServiceDefinition>(client: grpc.Clien
     out[method] = (request, opts = {}) =>
       new Promise((resolve, reject) => {
         const deadline = Date.now() + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS);
-        fn.call(
-          client,
-          request,
-          opts.metadata ?? new grpc.Metadata(),
-          { deadline },
-          (err: grpc.ServiceError | null, response: unknown) => {
-            if (err) {
-              err.message = `${serviceName}/${method}: ${err.message}`;
-              reject(err);
-            } else {
-              resolve(response);
-            }
-          },
-        );
+        fn.call(client, request, opts.metadata ?? new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, response: unknown) => {
+          if (err) {
+            err.message = `${serviceName}/${method}: ${err.message}`;
+            reject(err);
+          } else {
+            resolve(response);
+          }
+        });
       });
   }
   return out as unknown as PromiseClient<Def>;
@@ -126,10 +120,7 @@ export function grpcCodeName(code: number): string {
  * number), and that the status carries no binary details (CSI: status.details must be empty). Returns the
  * error for further checks, e.g. on `details`.
  */
-export async function expectGrpcError(
-  promise: Promise<unknown>,
-  code: GrpcCodeName | grpc.status,
-): Promise<grpc.ServiceError> {
+export async function expectGrpcError(promise: Promise<unknown>, code: GrpcCodeName | grpc.status): Promise<grpc.ServiceError> {
   const want = typeof code === 'number' ? code : grpc.status[code];
   let result: unknown;
   try {
@@ -137,9 +128,7 @@ export async function expectGrpcError(
   } catch (e) {
     if (!isServiceError(e)) throw new Error(`expected gRPC ${grpcCodeName(want)}, got a non-gRPC error: ${String(e)}`);
     if (e.code !== want) {
-      throw new Error(
-        `expected gRPC ${grpcCodeName(want)}, got ${grpcCodeName(e.code)} (details: ${JSON.stringify(e.details)})`,
-      );
+      throw new Error(`expected gRPC ${grpcCodeName(want)}, got ${grpcCodeName(e.code)} (details: ${JSON.stringify(e.details)})`);
     }
     if (e.metadata?.get('grpc-status-details-bin').length) {
       throw new Error(`gRPC ${grpcCodeName(want)} carries status details; CSI requires them empty`);

@@ -88,7 +88,9 @@ export class AttachSimulator {
   }
 
   private async syncOnce(): Promise<void> {
-    const res = await this.ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [this.instanceId] }] }));
+    const res = await this.ec2.send(
+      new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [this.instanceId] }] }),
+    );
     const now = new Map<string, { sizeGiB: number; snapshotId: string | undefined }>();
     for (const v of res.Volumes ?? []) {
       const ours = v.Attachments?.some((a) => a.InstanceId === this.instanceId && a.State === 'attached');
@@ -114,10 +116,19 @@ export class AttachSimulator {
 
   private async add(id: string, sizeGiB: number, snapshotId: string | undefined): Promise<void> {
     const file = this.file(id);
-    const exists = await stat(file).then(() => true, () => false);
+    const exists = await stat(file).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
       const snapshotFile = snapshotId ? join(this.snapshotsDir, `${snapshotId}.img`) : undefined;
-      if (snapshotFile && (await stat(snapshotFile).then(() => true, () => false))) {
+      if (
+        snapshotFile &&
+        (await stat(snapshotFile).then(
+          () => true,
+          () => false,
+        ))
+      ) {
         await run('cp', ['--sparse=always', snapshotFile, file]); // the volume starts as the snapshot's data
         await growFile(file, sizeGiB * GiB);
       } else {
@@ -151,7 +162,13 @@ export class AttachSimulator {
     for (const s of res.Snapshots ?? []) {
       if (!s.SnapshotId || !s.VolumeId || have.has(`${s.SnapshotId}.img`)) continue;
       const source = this.file(s.VolumeId);
-      if (!(await stat(source).then(() => true, () => false))) continue;
+      if (
+        !(await stat(source).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       const target = join(this.snapshotsDir, `${s.SnapshotId}.img`);
       const device = this.attached.get(s.VolumeId)?.device;
       if (device) await run('sync', []);

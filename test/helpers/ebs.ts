@@ -35,10 +35,22 @@ export interface EbsWorld {
 export async function startEbsWorld(name = 'ebs'): Promise<EbsWorld> {
   const moto = await startMoto();
   const env = moto.env();
-  const ec2 = new EC2Client({ endpoint: moto.endpoint, region: REGION, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
+  const ec2 = new EC2Client({
+    endpoint: moto.endpoint,
+    region: REGION,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+  });
   const dir = await makeTempDir(name);
   const runInstance = async (state: 'running' | 'stopped' = 'running'): Promise<string> => {
-    const res = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 1, MaxCount: 1, InstanceType: 'm5.large', Placement: { AvailabilityZone: ZONE } }));
+    const res = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-12c6146b',
+        MinCount: 1,
+        MaxCount: 1,
+        InstanceType: 'm5.large',
+        Placement: { AvailabilityZone: ZONE },
+      }),
+    );
     const id = res.Instances![0]!.InstanceId!;
     if (state === 'stopped') await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
     return id;
@@ -57,19 +69,34 @@ export async function startEbsWorld(name = 'ebs'): Promise<EbsWorld> {
     dir,
     clusterTag,
     pluginArgs: (extra = []) => [
-      '--endpoint-url', moto.endpoint,
-      '--region', REGION,
-      '--instance-id', instanceId,
-      '--zone', ZONE,
-      '--cluster-tag', clusterTag,
-      '--by-id-dir', sim.byIdDir,
-      '--sys-root', sim.sysRoot,
-      '--wait-timeout', '30',
-      '--device-timeout', '15',
+      '--endpoint-url',
+      moto.endpoint,
+      '--region',
+      REGION,
+      '--instance-id',
+      instanceId,
+      '--zone',
+      ZONE,
+      '--cluster-tag',
+      clusterTag,
+      '--by-id-dir',
+      sim.byIdDir,
+      '--sys-root',
+      sim.sysRoot,
+      '--wait-timeout',
+      '30',
+      '--device-timeout',
+      '15',
       ...extra,
     ],
     startPlugin: (opts = {}) =>
-      startPlugin({ backend: 'ebs', name: opts.name ?? 'ebs-plugin', env, args: world.pluginArgs(opts.args), ...(opts.mode ? { mode: opts.mode } : {}) }),
+      startPlugin({
+        backend: 'ebs',
+        name: opts.name ?? 'ebs-plugin',
+        env,
+        args: world.pluginArgs(opts.args),
+        ...(opts.mode ? { mode: opts.mode } : {}),
+      }),
     async managedVolumes() {
       const res = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:rexcsi.io/cluster', Values: [clusterTag] }] }));
       return (res.Volumes ?? []).filter((v) => v.State !== 'deleting' && v.State !== 'deleted');

@@ -63,7 +63,9 @@ export async function startEfsWorld(): Promise<EfsWorld> {
     efs,
     subnets,
     async createFileSystem(opts = {}) {
-      const fs = await efs.send(new CreateFileSystemCommand({ CreationToken: randomUUID(), Tags: [{ Key: 'Name', Value: 'rexcsi-test' }] }));
+      const fs = await efs.send(
+        new CreateFileSystemCommand({ CreationToken: randomUUID(), Tags: [{ Key: 'Name', Value: 'rexcsi-test' }] }),
+      );
       for (const zone of opts.mountTargetZones ?? [ZONE_WITH_TARGET]) {
         await efs.send(new CreateMountTargetCommand({ FileSystemId: fs.FileSystemId!, SubnetId: subnets[zone]! }));
       }
@@ -77,7 +79,12 @@ export async function startEfsWorld(): Promise<EfsWorld> {
     },
     async createForeignAccessPoint(fileSystemId) {
       const ap = await efs.send(
-        new CreateAccessPointCommand({ FileSystemId: fileSystemId, ClientToken: randomUUID(), PosixUser: { Uid: 1000, Gid: 1000 }, RootDirectory: { Path: '/shared' } }),
+        new CreateAccessPointCommand({
+          FileSystemId: fileSystemId,
+          ClientToken: randomUUID(),
+          PosixUser: { Uid: 1000, Gid: 1000 },
+          RootDirectory: { Path: '/shared' },
+        }),
       );
       return ap.AccessPointId!;
     },

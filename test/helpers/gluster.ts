@@ -137,7 +137,9 @@ class GlusterdProcess implements Glusterd {
     await new Promise<void>((resolve, reject) => {
       const child = spawn('glusterd', ['-f', volfile, '-p', pidFile, '-l', join(this.dir, 'glusterd.log')], { stdio: 'ignore' });
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`glusterd exited with ${code}; see ${this.dir}/glusterd.log`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`glusterd exited with ${code}; see ${this.dir}/glusterd.log`)),
+      );
     });
     this.pid = Number((await readFile(pidFile, 'utf8')).trim());
     const deadline = Date.now() + 30_000;
@@ -184,7 +186,15 @@ class GlusterdProcess implements Glusterd {
     }
     let volumes = [...this.volumes];
     await attempt(async () => {
-      volumes = [...new Set([...volumes, ...(await this.cli(['volume', 'list'])).split('\n').map((l) => l.trim()).filter((l) => l && !/^No volumes/.test(l))])];
+      volumes = [
+        ...new Set([
+          ...volumes,
+          ...(await this.cli(['volume', 'list']))
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l && !/^No volumes/.test(l)),
+        ]),
+      ];
     });
     // FUSE mounts of our volumes (the tests' own and gluster's quota helper mounts) go before the volumes.
     await attempt(() => this.unmountOurs(volumes));
@@ -236,7 +246,11 @@ class GlusterdProcess implements Glusterd {
 
 /** Files directly in /var/run/gluster and in its vols/ (relative paths). */
 async function listRunEntries(): Promise<string[]> {
-  const list = (sub: string) => readdir(join(GLUSTER_RUN_DIR, sub)).then((names) => names.map((n) => join(sub, n)), () => []);
+  const list = (sub: string) =>
+    readdir(join(GLUSTER_RUN_DIR, sub)).then(
+      (names) => names.map((n) => join(sub, n)),
+      () => [],
+    );
   return [...(await list('.')), ...(await list('vols'))];
 }
 
@@ -268,8 +282,12 @@ export async function waitForForeignGlusterd(opts: { pollMs?: number; timeoutMs?
   for (let logged = false; ; logged = true) {
     const others = (await listProcesses()).filter((p) => !p.zombie && p.comm === 'glusterd');
     if (others.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`a glusterd this test did not start still runs (pid ${others.map((p) => p.pid).join(', ')}); not touching it`);
-    if (!logged) console.warn(`[gluster] waiting for a glusterd this test did not start (pid ${others.map((p) => p.pid).join(', ')}) to end; polling every ${pollMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`a glusterd this test did not start still runs (pid ${others.map((p) => p.pid).join(', ')}); not touching it`);
+    if (!logged)
+      console.warn(
+        `[gluster] waiting for a glusterd this test did not start (pid ${others.map((p) => p.pid).join(', ')}) to end; polling every ${pollMs / 1000} s`,
+      );
     await sleep(pollMs);
   }
 }

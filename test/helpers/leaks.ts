@@ -212,10 +212,7 @@ export function cleanupWanted(): boolean {
  * naming each one. With `cleanup` (default cleanupWanted()) it first removes what is clearly the tests'
  * own (see cleanupLeaks); the error still fails the file that leaked.
  */
-export async function assertNoLeaks(
-  before: SystemSnapshot,
-  opts: { settleMs?: number; cleanup?: boolean } = {},
-): Promise<void> {
+export async function assertNoLeaks(before: SystemSnapshot, opts: { settleMs?: number; cleanup?: boolean } = {}): Promise<void> {
   const leaks = await findLeaks(before, opts);
   if (!hasLeaks(leaks)) return;
   let msg = `test run left these behind:\n${formatLeaks(leaks)}`;

@@ -62,7 +62,11 @@ export async function startMoto(opts: { readyTimeoutMs?: number } = {}): Promise
   };
   proc.stdout?.on('data', append);
   proc.stderr?.on('data', append);
-  const spawnError = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start moto_server: ${e.message} (is moto[server] installed? bash scripts/install-deps.sh)`))));
+  const spawnError = new Promise<never>((_, reject) =>
+    proc.once('error', (e) =>
+      reject(new Error(`cannot start moto_server: ${e.message} (is moto[server] installed? bash scripts/install-deps.sh)`)),
+    ),
+  );
   const server: MotoServer = {
     endpoint,
     port,

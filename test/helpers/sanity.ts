@@ -67,7 +67,8 @@ function spawnSanity(args: string[], logFile: string, p: PluginProcess, timeoutM
     };
     const timer = setTimeout(() => stop(`timed out after ${timeoutMs / 60_000} min`), timeoutMs);
     // A dead plugin makes every remaining spec wait out a 60 s connection timeout: stop at once instead.
-    const onPluginExit = (code: number | null, signal: string | null) => stop(`the plugin exited (${signal ?? `code ${code}`}) during the run`);
+    const onPluginExit = (code: number | null, signal: string | null) =>
+      stop(`the plugin exited (${signal ?? `code ${code}`}) during the run`);
     p.proc.once('exit', onPluginExit);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -92,12 +93,17 @@ export async function runCsiSanity(opts: SanityOptions): Promise<SanityResult> {
   const p = opts.plugin;
   const run = await spawnSanity(
     [
-      '-csi.endpoint', p.endpoint,
-      '-csi.stagingdir', join(p.dir, 'staging'),
-      '-csi.mountdir', join(p.dir, 'mount'),
+      '-csi.endpoint',
+      p.endpoint,
+      '-csi.stagingdir',
+      join(p.dir, 'staging'),
+      '-csi.mountdir',
+      join(p.dir, 'mount'),
       ...opts.args,
-      '-ginkgo.junit-report', junitFile,
-      '-ginkgo.timeout', `${Math.max(1, Math.floor(timeoutMs / 60_000) - 1)}m`,
+      '-ginkgo.junit-report',
+      junitFile,
+      '-ginkgo.timeout',
+      `${Math.max(1, Math.floor(timeoutMs / 60_000) - 1)}m`,
       '-ginkgo.no-color',
     ],
     logFile,
@@ -107,7 +113,9 @@ export async function runCsiSanity(opts: SanityOptions): Promise<SanityResult> {
   await writeFile(pluginLogFile, p.logs());
   if (!existsSync(junitFile)) {
     const out = await readFile(logFile, 'utf8');
-    throw new Error(`csi-sanity wrote no JUnit report (exit ${run.exitCode}${run.stopped ? `, ${run.stopped}` : ''}); last output:\n${out.slice(-4000)}`);
+    throw new Error(
+      `csi-sanity wrote no JUnit report (exit ${run.exitCode}${run.stopped ? `, ${run.stopped}` : ''}); last output:\n${out.slice(-4000)}`,
+    );
   }
   return { run, summary: parseJUnit(await readFile(junitFile, 'utf8')), logFile, pluginLogFile };
 }

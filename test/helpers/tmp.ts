@@ -20,9 +20,7 @@ export async function removeTempDir(dir: string): Promise<void> {
 }
 
 export async function mountsUnder(dir: string): Promise<string[]> {
-  return (await readMountInfo())
-    .map((e) => e.mountPoint)
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+  return (await readMountInfo()).map((e) => e.mountPoint).filter((p) => p === dir || p.startsWith(`${dir}/`));
 }
 
 type Step = () => unknown;

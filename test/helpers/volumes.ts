@@ -6,7 +6,11 @@ import { isUnder } from './leaks.js';
 
 export const MiB = 1024 * 1024;
 
-export function mountCapability(fsType = '', mode: 'SINGLE_NODE_WRITER' | 'SINGLE_NODE_READER_ONLY' = 'SINGLE_NODE_WRITER', flags: string[] = []): VolumeCapability {
+export function mountCapability(
+  fsType = '',
+  mode: 'SINGLE_NODE_WRITER' | 'SINGLE_NODE_READER_ONLY' = 'SINGLE_NODE_WRITER',
+  flags: string[] = [],
+): VolumeCapability {
   return { mount: { fs_type: fsType, mount_flags: flags }, access_mode: { mode } };
 }
 

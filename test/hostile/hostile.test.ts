@@ -28,11 +28,23 @@ const SEED = 0x5ec0de;
 async function assertSandboxed(): Promise<void> {
   const root = (await readMountInfo()).filter((m) => m.mountPoint === '/').at(-1);
   if (process.env['REXCSI_SANDBOXED'] !== '1' || !root?.options.includes('ro')) {
-    throw new Error('test/hostile must run inside ../shared/tools/sandbox.sh with REXCSI_SANDBOXED=1 (scripts/test.sh does); refusing to send hostile paths to a plugin that could damage this machine');
+    throw new Error(
+      'test/hostile must run inside ../shared/tools/sandbox.sh with REXCSI_SANDBOXED=1 (scripts/test.sh does); refusing to send hostile paths to a plugin that could damage this machine',
+    );
   }
 }
 
-const ALLOWED = new Set(['OK', 'INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'RESOURCE_EXHAUSTED', 'UNIMPLEMENTED']);
+const ALLOWED = new Set([
+  'OK',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'RESOURCE_EXHAUSTED',
+  'UNIMPLEMENTED',
+]);
 
 /** A listing of every file under dir (type, mode, size, content hash or link target), skipping `skip`. */
 async function tree(dir: string, skip: string[] = [], hashContent = true): Promise<string[]> {
@@ -54,7 +66,11 @@ async function tree(dir: string, skip: string[] = [], hashContent = true): Promi
         out.push(`${p}/ ${s.mode.toString(8)}`);
         await walk(p);
       } else if (s.isFile()) {
-        const sum = hashContent ? createHash('sha256').update(await readFile(p)).digest('hex') : `${s.mtimeMs}`;
+        const sum = hashContent
+          ? createHash('sha256')
+              .update(await readFile(p))
+              .digest('hex')
+          : `${s.mtimeMs}`;
         out.push(`${p} ${s.mode.toString(8)} ${s.size} ${sum}`);
       } else out.push(`${p} special ${s.mode.toString(8)}`);
     }
@@ -106,11 +122,19 @@ describe.each(reliabilityBackends())('hostile input ($name backend)', (backend) 
         ['h-mount', { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } }],
         ['h-block', { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } }],
       ] as const) {
-        const { volume } = await csi.controller.CreateVolume({ name, capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] });
+        const { volume } = await csi.controller.CreateVolume({
+          name,
+          capacity_range: { required_bytes: 16 * MiB },
+          volume_capabilities: [cap],
+        });
         realIds.push(volume!.volume_id);
       }
       // One volume staged for real, so publish/unpublish/unstage reach the mount code with hostile paths.
-      await csi.node.NodeStageVolume({ volume_id: realIds[0]!, staging_target_path: join(stagingRoot, 's0'), volume_capability: { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } } });
+      await csi.node.NodeStageVolume({
+        volume_id: realIds[0]!,
+        staging_target_path: join(stagingRoot, 's0'),
+        volume_capability: { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+      });
     } finally {
       csi.close();
     }
@@ -129,29 +153,101 @@ describe.each(reliabilityBackends())('hostile input ($name backend)', (backend) 
   // ---- generators
 
   const nasty = fc.constantFrom(
-    '', '.', '..', '../..', '../../../../../../../../etc', '/etc', '/etc/passwd', '/', '//', 'a/../../b', './x',
-    'a\u0000b', '\u0000', 'line\nbreak', 'cr\r', '\t', 'ünïcødé-卷-🙂', '\u202e\u200b', 'x'.repeat(129), 'y'.repeat(10 * 1024),
-    'vol-000000000000000000000000', 'vol-../../etc', 'vol-0000000000000000000000000', '%2e%2e%2f', '$(reboot)', '`id`', '-rf', '--help',
+    '',
+    '.',
+    '..',
+    '../..',
+    '../../../../../../../../etc',
+    '/etc',
+    '/etc/passwd',
+    '/',
+    '//',
+    'a/../../b',
+    './x',
+    'a\u0000b',
+    '\u0000',
+    'line\nbreak',
+    'cr\r',
+    '\t',
+    'ünïcødé-卷-🙂',
+    '\u202e\u200b',
+    'x'.repeat(129),
+    'y'.repeat(10 * 1024),
+    'vol-000000000000000000000000',
+    'vol-../../etc',
+    'vol-0000000000000000000000000',
+    '%2e%2e%2f',
+    '$(reboot)',
+    '`id`',
+    '-rf',
+    '--help',
   );
-  const str = fc.oneof(nasty, fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 20 }));
-  const id = (): fc.Arbitrary<string> => fc.oneof(str, fc.nat(1).map((i) => realIds[i] ?? ''));
+  const str = fc.oneof(
+    nasty,
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: 'grapheme', maxLength: 20 }),
+    fc.string({ unit: 'binary', maxLength: 20 }),
+  );
+  const id = (): fc.Arbitrary<string> =>
+    fc.oneof(
+      str,
+      fc.nat(1).map((i) => realIds[i] ?? ''),
+    );
   const path = (): fc.Arbitrary<string> =>
     fc.oneof(
       str,
-      fc.boolean().map((staging) => (staging ? stagingRoot : targetRoot)).chain((root) =>
-        fc.oneof(
-          fc.constantFrom('s0', 's1', 'new', 'link-out', 'link-out/sub', 'link-out/new', 'link-file', 'link-etc', 'link-etc/new', 'link-rel', 'link-rel/sub', '../outside', 's0/../../outside', 's1/./', 's0//x').map((p) => `${root}/${p}`),
-          str.map((p) => `${root}/${p}`),
+      fc
+        .boolean()
+        .map((staging) => (staging ? stagingRoot : targetRoot))
+        .chain((root) =>
+          fc.oneof(
+            fc
+              .constantFrom(
+                's0',
+                's1',
+                'new',
+                'link-out',
+                'link-out/sub',
+                'link-out/new',
+                'link-file',
+                'link-etc',
+                'link-etc/new',
+                'link-rel',
+                'link-rel/sub',
+                '../outside',
+                's0/../../outside',
+                's1/./',
+                's0//x',
+              )
+              .map((p) => `${root}/${p}`),
+            str.map((p) => `${root}/${p}`),
+          ),
         ),
-      ),
     );
   const bigMap = fc.constant(Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`key-${i}`, 'v'.repeat(80)])));
-  const map = fc.oneof(fc.dictionary(str, str, { maxKeys: 4 }), bigMap, fc.constant({ fsType: 'ext4' }), fc.constant({ fsType: '../../etc' }));
+  const map = fc.oneof(
+    fc.dictionary(str, str, { maxKeys: 4 }),
+    bigMap,
+    fc.constant({ fsType: 'ext4' }),
+    fc.constant({ fsType: '../../etc' }),
+  );
   const capacity = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1, MiB, 2 ** 53 - 1, -(2 ** 53 - 1), 1024 ** 5 * 17, 2 ** 40));
-  const mode = fc.oneof(fc.constantFrom('SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'MULTI_NODE_MULTI_WRITER', 'UNKNOWN', 'SINGLE_NODE_MULTI_WRITER'), fc.integer({ min: -5, max: 99 }));
+  const mode = fc.oneof(
+    fc.constantFrom('SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'MULTI_NODE_MULTI_WRITER', 'UNKNOWN', 'SINGLE_NODE_MULTI_WRITER'),
+    fc.integer({ min: -5, max: 99 }),
+  );
   const capability = fc.record(
     {
-      mount: fc.record({ fs_type: fc.oneof(fc.constantFrom('ext4', 'xfs', 'btrfs', 'nfs', '../x'), str), mount_flags: fc.array(fc.oneof(fc.constantFrom('ro', 'bind', 'remount', 'nosuid', 'x-mount.mkdir', 'loop', 'rw,bind', 'noexec'), str), { maxLength: 3 }) }, { requiredKeys: [] }),
+      mount: fc.record(
+        {
+          fs_type: fc.oneof(fc.constantFrom('ext4', 'xfs', 'btrfs', 'nfs', '../x'), str),
+          mount_flags: fc.array(
+            fc.oneof(fc.constantFrom('ro', 'bind', 'remount', 'nosuid', 'x-mount.mkdir', 'loop', 'rw,bind', 'noexec'), str),
+            { maxLength: 3 },
+          ),
+        },
+        { requiredKeys: [] },
+      ),
       block: fc.constant({}),
       access_mode: fc.record({ mode }, { requiredKeys: [] }),
     },
@@ -159,36 +255,147 @@ describe.each(reliabilityBackends())('hostile input ($name backend)', (backend) 
   );
   const caps = fc.array(capability, { maxLength: 3 });
   const secrets = fc.oneof(map, fc.constant({ password: 'hunter2-secret' }));
-  const topology = fc.record({ requisite: fc.array(fc.record({ segments: map }), { maxLength: 2 }), preferred: fc.array(fc.record({ segments: map }), { maxLength: 2 }) }, { requiredKeys: [] });
+  const topology = fc.record(
+    {
+      requisite: fc.array(fc.record({ segments: map }), { maxLength: 2 }),
+      preferred: fc.array(fc.record({ segments: map }), { maxLength: 2 }),
+    },
+    { requiredKeys: [] },
+  );
 
   const requests: [Rpc, fc.Arbitrary<Record<string, unknown>>][] = [
     [{ service: 'Identity', method: 'GetPluginInfo' }, fc.constant({})],
     [{ service: 'Identity', method: 'Probe' }, fc.constant({})],
-    [{ service: 'Controller', method: 'CreateVolume' }, fc.record({ name: fc.oneof(str, fc.constantFrom('h-mount', 'h-block')), capacity_range: fc.record({ required_bytes: capacity, limit_bytes: capacity }, { requiredKeys: [] }), volume_capabilities: caps, parameters: map, secrets, accessibility_requirements: topology, volume_content_source: fc.oneof(fc.record({ volume: fc.record({ volume_id: id() }) }), fc.record({ snapshot: fc.record({ snapshot_id: str }) })), mutable_parameters: map }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'CreateVolume' },
+      fc.record(
+        {
+          name: fc.oneof(str, fc.constantFrom('h-mount', 'h-block')),
+          capacity_range: fc.record({ required_bytes: capacity, limit_bytes: capacity }, { requiredKeys: [] }),
+          volume_capabilities: caps,
+          parameters: map,
+          secrets,
+          accessibility_requirements: topology,
+          volume_content_source: fc.oneof(
+            fc.record({ volume: fc.record({ volume_id: id() }) }),
+            fc.record({ snapshot: fc.record({ snapshot_id: str }) }),
+          ),
+          mutable_parameters: map,
+        },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Controller', method: 'DeleteVolume' }, fc.record({ volume_id: str, secrets }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'ControllerPublishVolume' }, fc.record({ volume_id: id(), node_id: str, volume_capability: capability, readonly: fc.boolean(), secrets, volume_context: map }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'ControllerUnpublishVolume' }, fc.record({ volume_id: id(), node_id: str, secrets }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'ValidateVolumeCapabilities' }, fc.record({ volume_id: id(), volume_context: map, volume_capabilities: caps, parameters: map, secrets, mutable_parameters: map }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'ControllerPublishVolume' },
+      fc.record(
+        { volume_id: id(), node_id: str, volume_capability: capability, readonly: fc.boolean(), secrets, volume_context: map },
+        { requiredKeys: [] },
+      ),
+    ],
+    [
+      { service: 'Controller', method: 'ControllerUnpublishVolume' },
+      fc.record({ volume_id: id(), node_id: str, secrets }, { requiredKeys: [] }),
+    ],
+    [
+      { service: 'Controller', method: 'ValidateVolumeCapabilities' },
+      fc.record(
+        { volume_id: id(), volume_context: map, volume_capabilities: caps, parameters: map, secrets, mutable_parameters: map },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Controller', method: 'ListVolumes' }, fc.record({ max_entries: fc.integer(), starting_token: str }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'GetCapacity' }, fc.record({ volume_capabilities: caps, parameters: map, accessible_topology: fc.record({ segments: map }) }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'GetCapacity' },
+      fc.record({ volume_capabilities: caps, parameters: map, accessible_topology: fc.record({ segments: map }) }, { requiredKeys: [] }),
+    ],
     [{ service: 'Controller', method: 'ControllerGetCapabilities' }, fc.constant({})],
-    [{ service: 'Controller', method: 'CreateSnapshot' }, fc.record({ source_volume_id: id(), name: str, secrets, parameters: map }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'CreateSnapshot' },
+      fc.record({ source_volume_id: id(), name: str, secrets, parameters: map }, { requiredKeys: [] }),
+    ],
     [{ service: 'Controller', method: 'DeleteSnapshot' }, fc.record({ snapshot_id: str, secrets }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'ListSnapshots' }, fc.record({ max_entries: fc.integer(), starting_token: str, source_volume_id: id(), snapshot_id: str, secrets }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'ListSnapshots' },
+      fc.record(
+        { max_entries: fc.integer(), starting_token: str, source_volume_id: id(), snapshot_id: str, secrets },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Controller', method: 'GetSnapshot' }, fc.record({ snapshot_id: str, secrets }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'ControllerExpandVolume' }, fc.record({ volume_id: id(), capacity_range: fc.record({ required_bytes: capacity, limit_bytes: capacity }, { requiredKeys: [] }), secrets, volume_capability: capability }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'ControllerExpandVolume' },
+      fc.record(
+        {
+          volume_id: id(),
+          capacity_range: fc.record({ required_bytes: capacity, limit_bytes: capacity }, { requiredKeys: [] }),
+          secrets,
+          volume_capability: capability,
+        },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Controller', method: 'ControllerGetVolume' }, fc.record({ volume_id: id() }, { requiredKeys: [] })],
-    [{ service: 'Controller', method: 'ControllerModifyVolume' }, fc.record({ volume_id: id(), secrets, mutable_parameters: map }, { requiredKeys: [] })],
+    [
+      { service: 'Controller', method: 'ControllerModifyVolume' },
+      fc.record({ volume_id: id(), secrets, mutable_parameters: map }, { requiredKeys: [] }),
+    ],
     [{ service: 'GroupController', method: 'GroupControllerGetCapabilities' }, fc.constant({})],
-    [{ service: 'GroupController', method: 'CreateVolumeGroupSnapshot' }, fc.record({ name: str, source_volume_ids: fc.array(id(), { maxLength: 3 }), secrets, parameters: map }, { requiredKeys: [] })],
-    [{ service: 'GroupController', method: 'DeleteVolumeGroupSnapshot' }, fc.record({ group_snapshot_id: str, snapshot_ids: fc.array(str, { maxLength: 3 }), secrets }, { requiredKeys: [] })],
-    [{ service: 'GroupController', method: 'GetVolumeGroupSnapshot' }, fc.record({ group_snapshot_id: str, snapshot_ids: fc.array(str, { maxLength: 3 }), secrets }, { requiredKeys: [] })],
-    [{ service: 'Node', method: 'NodeStageVolume' }, fc.record({ volume_id: id(), publish_context: map, staging_target_path: path(), volume_capability: capability, secrets, volume_context: map }, { requiredKeys: [] })],
+    [
+      { service: 'GroupController', method: 'CreateVolumeGroupSnapshot' },
+      fc.record({ name: str, source_volume_ids: fc.array(id(), { maxLength: 3 }), secrets, parameters: map }, { requiredKeys: [] }),
+    ],
+    [
+      { service: 'GroupController', method: 'DeleteVolumeGroupSnapshot' },
+      fc.record({ group_snapshot_id: str, snapshot_ids: fc.array(str, { maxLength: 3 }), secrets }, { requiredKeys: [] }),
+    ],
+    [
+      { service: 'GroupController', method: 'GetVolumeGroupSnapshot' },
+      fc.record({ group_snapshot_id: str, snapshot_ids: fc.array(str, { maxLength: 3 }), secrets }, { requiredKeys: [] }),
+    ],
+    [
+      { service: 'Node', method: 'NodeStageVolume' },
+      fc.record(
+        { volume_id: id(), publish_context: map, staging_target_path: path(), volume_capability: capability, secrets, volume_context: map },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Node', method: 'NodeUnstageVolume' }, fc.record({ volume_id: id(), staging_target_path: path() }, { requiredKeys: [] })],
-    [{ service: 'Node', method: 'NodePublishVolume' }, fc.record({ volume_id: id(), publish_context: map, staging_target_path: path(), target_path: path(), volume_capability: capability, readonly: fc.boolean(), secrets, volume_context: map }, { requiredKeys: [] })],
+    [
+      { service: 'Node', method: 'NodePublishVolume' },
+      fc.record(
+        {
+          volume_id: id(),
+          publish_context: map,
+          staging_target_path: path(),
+          target_path: path(),
+          volume_capability: capability,
+          readonly: fc.boolean(),
+          secrets,
+          volume_context: map,
+        },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Node', method: 'NodeUnpublishVolume' }, fc.record({ volume_id: id(), target_path: path() }, { requiredKeys: [] })],
-    [{ service: 'Node', method: 'NodeGetVolumeStats' }, fc.record({ volume_id: id(), volume_path: path(), staging_target_path: path() }, { requiredKeys: [] })],
-    [{ service: 'Node', method: 'NodeExpandVolume' }, fc.record({ volume_id: id(), volume_path: path(), capacity_range: fc.record({ required_bytes: capacity }, { requiredKeys: [] }), staging_target_path: path(), volume_capability: capability, secrets }, { requiredKeys: [] })],
+    [
+      { service: 'Node', method: 'NodeGetVolumeStats' },
+      fc.record({ volume_id: id(), volume_path: path(), staging_target_path: path() }, { requiredKeys: [] }),
+    ],
+    [
+      { service: 'Node', method: 'NodeExpandVolume' },
+      fc.record(
+        {
+          volume_id: id(),
+          volume_path: path(),
+          capacity_range: fc.record({ required_bytes: capacity }, { requiredKeys: [] }),
+          staging_target_path: path(),
+          volume_capability: capability,
+          secrets,
+        },
+        { requiredKeys: [] },
+      ),
+    ],
     [{ service: 'Node', method: 'NodeGetCapabilities' }, fc.constant({})],
     [{ service: 'Node', method: 'NodeGetInfo' }, fc.constant({})],
   ];
@@ -213,7 +420,8 @@ describe.each(reliabilityBackends())('hostile input ($name backend)', (backend) 
         request,
         new grpc.Metadata(),
         { deadline: Date.now() + 60_000 },
-        (err) => (err ? (err.details === 'Request message serialization failure' ? reject(err) : resolve(grpcCodeName(err.code))) : resolve('OK')),
+        (err) =>
+          err ? (err.details === 'Request message serialization failure' ? reject(err) : resolve(grpcCodeName(err.code))) : resolve('OK'),
       );
     });
   };

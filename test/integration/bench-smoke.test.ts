@@ -34,7 +34,18 @@ describe('npm run bench', () => {
   it('prints every figure for a tiny run and removes everything it made', async () => {
     const before = new Set(await readdir(TEST_ROOT).catch(() => [] as string[]));
     const { code, stdout, stderr } = await runBench([
-      '--volumes', '2', '--runs', '1', '--concurrency', '1', '--probes', '200', '--list-sizes', '50,200', '--page-size', '100',
+      '--volumes',
+      '2',
+      '--runs',
+      '1',
+      '--concurrency',
+      '1',
+      '--probes',
+      '200',
+      '--list-sizes',
+      '50,200',
+      '--page-size',
+      '100',
     ]);
     expect(code, `bench failed:\n${stderr}`).toBe(0);
 
@@ -49,12 +60,21 @@ describe('npm run bench', () => {
     expect(stdout).toMatch(rowPattern('volumes per second', 'vol/s', 3));
     expect(stdout).toMatch(rowPattern('whole life of a volume p50', 'ms', 3));
     for (const rpc of RPCS) for (const p of [50, 95, 99]) expect(stdout).toMatch(rowPattern(`${rpc} p${p}`, 'ms', 3));
-    for (const [size, pages] of [[50, 1], [200, 2]] as const) {
+    for (const [size, pages] of [
+      [50, 1],
+      [200, 2],
+    ] as const) {
       expect(stdout).toMatch(rowPattern(`${size} volumes: page p50`, 'ms', 1));
       expect(stdout).toMatch(rowPattern(`${size} volumes: slowest page`, 'ms', 1));
       expect(stdout).toMatch(rowPattern(`${size} volumes: all ${pages} pages`, 'ms', 1));
     }
-    for (const target of ['lifecycle at concurrency 1, plugin/floor time', 'Probe p50', 'start-up to first Probe', 'RSS idle', 'ListVolumes page p50 at 200 volumes']) {
+    for (const target of [
+      'lifecycle at concurrency 1, plugin/floor time',
+      'Probe p50',
+      'start-up to first Probe',
+      'RSS idle',
+      'ListVolumes page p50 at 200 volumes',
+    ]) {
       expect(stdout).toMatch(new RegExp(`^\\s+${target}\\s+${NUMBER} \\S+\\s+target < .*(met|NOT met)$`, 'm'));
     }
 

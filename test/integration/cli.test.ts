@@ -67,7 +67,9 @@ describe('rexcsi client commands against a running loop plugin', () => {
     expect(mounted).toMatchObject({ code: 0, stdout: `mounted ${id} at ${target}\n`, stderr: '' });
     expect(await mountsUnder(target)).toEqual([target]);
 
-    const listed = json<{ volume: { volume_id: string }; status: { published_node_ids: string[] } }[]>(await cli('volume', 'list', '--json', '--page-size', '1'));
+    const listed = json<{ volume: { volume_id: string }; status: { published_node_ids: string[] } }[]>(
+      await cli('volume', 'list', '--json', '--page-size', '1'),
+    );
     expect(listed.find((e) => e.volume.volume_id === id)?.status.published_node_ids).toEqual([plugin.nodeId]);
 
     const stats = await cli('volume', 'stats', id, '--path', target);
@@ -87,7 +89,10 @@ describe('rexcsi client commands against a running loop plugin', () => {
 
     expect(await cli('volume', 'unmount', id, '--target', target)).toMatchObject({ code: 0, stdout: `unmounted ${id} from ${target}\n` });
     expect(await mountsUnder(target)).toEqual([]);
-    expect(await cli('volume', 'unstage', id, '--staging-path', staging)).toMatchObject({ code: 0, stdout: `unstaged ${id} from ${staging}\n` });
+    expect(await cli('volume', 'unstage', id, '--staging-path', staging)).toMatchObject({
+      code: 0,
+      stdout: `unstaged ${id} from ${staging}\n`,
+    });
     expect(await mountsUnder(staging)).toEqual([]);
     expect(await cli('volume', 'delete', id)).toMatchObject({ code: 0, stdout: `deleted ${id}\n`, stderr: '' });
     // Deleting what is gone succeeds (CSI idempotency); getting it is NOT_FOUND, exit code 4.

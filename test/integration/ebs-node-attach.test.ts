@@ -80,7 +80,9 @@ describe('ebs --node-attach (Mesos external volumes)', () => {
   });
 
   it('detaches what it attached on NodeUnstage and reattaches with the data on the next stage', async () => {
-    const id = (await csi.controller.CreateVolume({ name: 'mesos-2', capacity_range: { required_bytes: GiB }, volume_capabilities: [MOUNT] })).volume!.volume_id;
+    const id = (
+      await csi.controller.CreateVolume({ name: 'mesos-2', capacity_range: { required_bytes: GiB }, volume_capabilities: [MOUNT] })
+    ).volume!.volume_id;
     const staging = join(world.dir, 'staging-m2');
     await mkdir(staging, { recursive: true });
     await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT });
@@ -102,7 +104,10 @@ describe('ebs --node-attach (Mesos external volumes)', () => {
     await csi.controller.ControllerPublishVolume({ volume_id: id, node_id: world.otherInstanceId, volume_capability: MOUNT });
     const staging = join(world.dir, 'staging-busy');
     await mkdir(staging, { recursive: true });
-    const running = await expectGrpcError(csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT }), 'FAILED_PRECONDITION');
+    const running = await expectGrpcError(
+      csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT }),
+      'FAILED_PRECONDITION',
+    );
     expect(running.details).toContain('running');
     expect(await attachmentsOf(id)).toEqual([[world.otherInstanceId, 'attached']]);
     await csi.controller.ControllerUnpublishVolume({ volume_id: id, node_id: world.otherInstanceId });
@@ -111,8 +116,12 @@ describe('ebs --node-attach (Mesos external volumes)', () => {
     await csi.controller.ControllerPublishVolume({ volume_id: id, node_id: stopped, volume_capability: MOUNT }).catch(() => undefined);
     // moto attaches to a stopped instance too; make sure the volume is there
     const { AttachVolumeCommand } = await import('@aws-sdk/client-ec2');
-    if ((await attachmentsOf(id)).length === 0) await world.ec2.send(new AttachVolumeCommand({ VolumeId: id, InstanceId: stopped, Device: '/dev/xvdf' }));
-    const err = await expectGrpcError(csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT }), 'FAILED_PRECONDITION');
+    if ((await attachmentsOf(id)).length === 0)
+      await world.ec2.send(new AttachVolumeCommand({ VolumeId: id, InstanceId: stopped, Device: '/dev/xvdf' }));
+    const err = await expectGrpcError(
+      csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT }),
+      'FAILED_PRECONDITION',
+    );
     expect(err.details).toContain('--preempt');
     expect(await attachmentsOf(id)).toEqual([[stopped, 'attached']]);
 
@@ -168,7 +177,12 @@ describe('ebs expansion, modification and snapshots (backend level)', () => {
     const staging = await stage(id, 'snap-src');
     await writeFile(join(staging, 'before.txt'), 'in the snapshot\n');
     await (await import('../../src/os/index.js')).run('sync', []);
-    const snap = await backend.createSnapshot({ name: 'snap-1', sourceVolumeId: id, parameters: { tagSpecification_1: 'purpose=test' }, secrets: {} });
+    const snap = await backend.createSnapshot({
+      name: 'snap-1',
+      sourceVolumeId: id,
+      parameters: { tagSpecification_1: 'purpose=test' },
+      secrets: {},
+    });
     cleanup.defer(() => backend.deleteSnapshot(snap.id));
     expect(snap).toMatchObject({ name: 'snap-1', sourceVolumeId: id, sizeBytes: GiB });
     await world.sim.sync(); // the simulated EBS copies the data at snapshot time
@@ -194,7 +208,17 @@ describe('ebs expansion, modification and snapshots (backend level)', () => {
     expect(await readFile(join(staged, 'before.txt'), 'utf8')).toBe('in the snapshot\n');
     await expect(readFile(join(staged, 'after.txt'), 'utf8')).rejects.toThrow();
     await expect(
-      backend.createVolume({ name: 'x', capacityBytes: GiB, limitBytes: 0, capabilities: [], accessType: 'mount', fsType: 'ext4', parameters: {}, source: { kind: 'snapshot', id: 'snap-00000000000000000' }, secrets: {} }),
+      backend.createVolume({
+        name: 'x',
+        capacityBytes: GiB,
+        limitBytes: 0,
+        capabilities: [],
+        accessType: 'mount',
+        fsType: 'ext4',
+        parameters: {},
+        source: { kind: 'snapshot', id: 'snap-00000000000000000' },
+        secrets: {},
+      }),
     ).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

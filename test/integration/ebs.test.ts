@@ -39,7 +39,10 @@ afterAll(async () => {
   await world?.stop();
 });
 
-async function createVolume(name: string, opts: { block?: boolean; parameters?: Record<string, string>; bytes?: number } = {}): Promise<string> {
+async function createVolume(
+  name: string,
+  opts: { block?: boolean; parameters?: Record<string, string>; bytes?: number } = {},
+): Promise<string> {
   const res = await csi.controller.CreateVolume({
     name,
     capacity_range: { required_bytes: opts.bytes ?? GiB },
@@ -58,13 +61,31 @@ async function publish(id: string, node = world.instanceId): Promise<Record<stri
 }
 
 /** Stage + publish on the node; cleanup unpublishes and unstages. Returns the target path. */
-async function mountOnNode(id: string, publishContext: Record<string, string>, tag: string, c: CsiClients = csi): Promise<{ staging: string; target: string }> {
+async function mountOnNode(
+  id: string,
+  publishContext: Record<string, string>,
+  tag: string,
+  c: CsiClients = csi,
+): Promise<{ staging: string; target: string }> {
   const staging = join(world.dir, `staging-${tag}`);
   const target = join(world.dir, `target-${tag}`);
   await mkdir(staging, { recursive: true });
-  await c.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT, publish_context: publishContext, volume_context: { fsType: 'ext4' } });
+  await c.node.NodeStageVolume({
+    volume_id: id,
+    staging_target_path: staging,
+    volume_capability: MOUNT,
+    publish_context: publishContext,
+    volume_context: { fsType: 'ext4' },
+  });
   cleanup.defer(() => c.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }));
-  await c.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: MOUNT, publish_context: publishContext, readonly: false });
+  await c.node.NodePublishVolume({
+    volume_id: id,
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability: MOUNT,
+    publish_context: publishContext,
+    readonly: false,
+  });
   cleanup.defer(() => c.node.NodeUnpublishVolume({ volume_id: id, target_path: target }));
   return { staging, target };
 }
@@ -72,7 +93,15 @@ async function mountOnNode(id: string, publishContext: Record<string, string>, t
 describe('ebs backend', () => {
   it('advertises publish/unpublish, list with published nodes and modify, and reports the instance as node id with its zone', async () => {
     const caps = (await csi.controller.ControllerGetCapabilities({})).capabilities.map((c) => c.rpc?.type);
-    expect(caps).toEqual(expect.arrayContaining(['CREATE_DELETE_VOLUME', 'PUBLISH_UNPUBLISH_VOLUME', 'LIST_VOLUMES', 'LIST_VOLUMES_PUBLISHED_NODES', 'MODIFY_VOLUME']));
+    expect(caps).toEqual(
+      expect.arrayContaining([
+        'CREATE_DELETE_VOLUME',
+        'PUBLISH_UNPUBLISH_VOLUME',
+        'LIST_VOLUMES',
+        'LIST_VOLUMES_PUBLISHED_NODES',
+        'MODIFY_VOLUME',
+      ]),
+    );
     const info = await csi.node.NodeGetInfo({});
     expect(info.node_id).toBe(world.instanceId);
     expect(info.accessible_topology?.segments).toEqual({ [ZONE_KEY]: ZONE });
@@ -80,16 +109,38 @@ describe('ebs backend', () => {
     expect(info.max_volumes_per_node).toBe(26);
   });
 
-  it('advertises GET_CAPACITY and answers the largest volume of the parameters\' type (EBS is elastic; Mesos offers nothing without it)', async () => {
+  it("advertises GET_CAPACITY and answers the largest volume of the parameters' type (EBS is elastic; Mesos offers nothing without it)", async () => {
     const caps = (await csi.controller.ControllerGetCapabilities({})).capabilities.map((c) => c.rpc?.type);
     expect(caps).toContain('GET_CAPACITY');
-    const gp3 = await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'gp3', fsType: 'ext4' }, accessible_topology: { segments: { [ZONE_KEY]: ZONE } } });
+    const gp3 = await csi.controller.GetCapacity({
+      volume_capabilities: [MOUNT],
+      parameters: { type: 'gp3', fsType: 'ext4' },
+      accessible_topology: { segments: { [ZONE_KEY]: ZONE } },
+    });
     expect(Number(gp3.available_capacity)).toBe(16384 * GiB);
     expect(Number(gp3.maximum_volume_size?.value)).toBe(16384 * GiB);
     expect(Number(gp3.minimum_volume_size?.value)).toBe(GiB);
-    expect(Number((await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'io2', iops: '1000' } })).available_capacity)).toBe(65536 * GiB);
-    expect(Number((await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'gp2', iops: '100' } })).available_capacity)).toBe(0);
-    expect(Number((await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: {}, accessible_topology: { segments: { [ZONE_KEY]: 'eu-west-1a' } } })).available_capacity)).toBe(0);
+    expect(
+      Number(
+        (await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'io2', iops: '1000' } })).available_capacity,
+      ),
+    ).toBe(65536 * GiB);
+    expect(
+      Number(
+        (await csi.controller.GetCapacity({ volume_capabilities: [MOUNT], parameters: { type: 'gp2', iops: '100' } })).available_capacity,
+      ),
+    ).toBe(0);
+    expect(
+      Number(
+        (
+          await csi.controller.GetCapacity({
+            volume_capabilities: [MOUNT],
+            parameters: {},
+            accessible_topology: { segments: { [ZONE_KEY]: 'eu-west-1a' } },
+          })
+        ).available_capacity,
+      ),
+    ).toBe(0);
   });
 
   it('runs the whole lifecycle with data on a real device: create, attach, format, mount, write, detach, reattach, read, delete', async () => {
@@ -104,7 +155,9 @@ describe('ebs backend', () => {
     expect(ctx.devicePath).toMatch(/^\/dev\/xvd[b-z][a-z]$/);
     expect((await world.describe(id))?.Attachments?.map((a) => [a.InstanceId, a.State])).toEqual([[world.instanceId, 'attached']]);
     // publishing again to the same node is idempotent and names the same device
-    expect(await csi.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT })).toEqual({ publish_context: ctx });
+    expect(await csi.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT })).toEqual({
+      publish_context: ctx,
+    });
 
     const { target, staging } = await mountOnNode(id, ctx, 'life');
     expect(await filesystemType(world.sim.deviceOf(id)!)).toBe('ext4');
@@ -134,10 +187,18 @@ describe('ebs backend', () => {
 
   it('creates one EC2 volume for the same name asked twice, even across a restart (moto ignores ClientToken)', async () => {
     const first = await createVolume('same-name');
-    const second = await csi.controller.CreateVolume({ name: 'same-name', capacity_range: { required_bytes: GiB }, volume_capabilities: [MOUNT] });
+    const second = await csi.controller.CreateVolume({
+      name: 'same-name',
+      capacity_range: { required_bytes: GiB },
+      volume_capabilities: [MOUNT],
+    });
     expect(second.volume?.volume_id).toBe(first);
     await plugin.restart();
-    const third = await csi.controller.CreateVolume({ name: 'same-name', capacity_range: { required_bytes: GiB }, volume_capabilities: [MOUNT] });
+    const third = await csi.controller.CreateVolume({
+      name: 'same-name',
+      capacity_range: { required_bytes: GiB },
+      volume_capabilities: [MOUNT],
+    });
     expect(third.volume?.volume_id).toBe(first);
     const named = (await world.managedVolumes()).filter((v) => v.Tags?.some((t) => t.Key === 'CSIVolumeName' && t.Value === 'same-name'));
     expect(named.map((v) => v.VolumeId)).toEqual([first]);
@@ -147,7 +208,12 @@ describe('ebs backend', () => {
       'ALREADY_EXISTS',
     );
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: 'same-name', capacity_range: { required_bytes: GiB }, volume_capabilities: [MOUNT], parameters: { type: 'gp2' } }),
+      csi.controller.CreateVolume({
+        name: 'same-name',
+        capacity_range: { required_bytes: GiB },
+        volume_capabilities: [MOUNT],
+        parameters: { type: 'gp2' },
+      }),
       'ALREADY_EXISTS',
     );
   });
@@ -162,18 +228,26 @@ describe('ebs backend', () => {
     expect(err.details).toContain(world.otherInstanceId);
     // moto would have moved the volume; the plugin never asked it to
     expect((await world.describe(id))?.Attachments?.map((a) => a.InstanceId)).toEqual([world.otherInstanceId]);
-    await expectGrpcError(csi.controller.ControllerPublishVolume({ volume_id: id, node_id: 'i-0000000000000dead', volume_capability: MOUNT }), 'NOT_FOUND');
-    await expectGrpcError(csi.controller.ControllerPublishVolume({ volume_id: 'vol-00000000000000000', node_id: world.instanceId, volume_capability: MOUNT }), 'NOT_FOUND');
+    await expectGrpcError(
+      csi.controller.ControllerPublishVolume({ volume_id: id, node_id: 'i-0000000000000dead', volume_capability: MOUNT }),
+      'NOT_FOUND',
+    );
+    await expectGrpcError(
+      csi.controller.ControllerPublishVolume({ volume_id: 'vol-00000000000000000', node_id: world.instanceId, volume_capability: MOUNT }),
+      'NOT_FOUND',
+    );
   });
 
-  it('refuses attaches beyond the node\'s attach limit with RESOURCE_EXHAUSTED, also when they arrive at once', async () => {
+  it("refuses attaches beyond the node's attach limit with RESOURCE_EXHAUSTED, also when they arrive at once", async () => {
     // --attach-limit 3: the root volume and two more. moto itself has no limit.
     const limited = await world.startPlugin({ args: ['--attach-limit', '3'], name: 'ebs-limit' });
     const c = csiClients(limited.endpoint);
     try {
       expect((await c.node.NodeGetInfo({})).max_volumes_per_node).toBe(2);
       const ids = await Promise.all(['limit-1', 'limit-2', 'limit-3'].map((n) => createVolume(n)));
-      const results = await Promise.allSettled(ids.map((id) => c.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT })));
+      const results = await Promise.allSettled(
+        ids.map((id) => c.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT })),
+      );
       for (const id of ids) cleanup.defer(() => c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: world.instanceId }));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
       const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -200,7 +274,13 @@ describe('ebs backend', () => {
     const staging = join(world.dir, 'staging-serial');
     await mkdir(staging, { recursive: true });
     const err = await expectGrpcError(
-      csi.node.NodeStageVolume({ volume_id: a, staging_target_path: staging, volume_capability: MOUNT, publish_context: ctxA, volume_context: { fsType: 'ext4' } }),
+      csi.node.NodeStageVolume({
+        volume_id: a,
+        staging_target_path: staging,
+        volume_capability: MOUNT,
+        publish_context: ctxA,
+        volume_context: { fsType: 'ext4' },
+      }),
       'FAILED_PRECONDITION',
     );
     expect(err.details).toContain(b.replace('-', ''));
@@ -224,21 +304,39 @@ describe('ebs backend', () => {
     ];
     for (const [parameters, named] of cases) {
       const err = await expectGrpcError(
-        csi.controller.CreateVolume({ name: `bad-${named}`, capacity_range: { required_bytes: GiB }, volume_capabilities: [MOUNT], parameters }),
+        csi.controller.CreateVolume({
+          name: `bad-${named}`,
+          capacity_range: { required_bytes: GiB },
+          volume_capabilities: [MOUNT],
+          parameters,
+        }),
         'INVALID_ARGUMENT',
       );
       expect(err.details, JSON.stringify(parameters)).toContain(named);
     }
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: 'too-big', capacity_range: { required_bytes: 2000 * GiB }, volume_capabilities: [MOUNT], parameters: { type: 'standard' } }),
+      csi.controller.CreateVolume({
+        name: 'too-big',
+        capacity_range: { required_bytes: 2000 * GiB },
+        volume_capabilities: [MOUNT],
+        parameters: { type: 'standard' },
+      }),
       'OUT_OF_RANGE',
     );
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: 'st1-small', capacity_range: { required_bytes: GiB, limit_bytes: 10 * GiB }, volume_capabilities: [MOUNT], parameters: { type: 'st1' } }),
+      csi.controller.CreateVolume({
+        name: 'st1-small',
+        capacity_range: { required_bytes: GiB, limit_bytes: 10 * GiB },
+        volume_capabilities: [MOUNT],
+        parameters: { type: 'st1' },
+      }),
       'OUT_OF_RANGE',
     );
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: 'multi-mount', volume_capabilities: [{ access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' }, mount: { fs_type: 'ext4', mount_flags: [] } }] }),
+      csi.controller.CreateVolume({
+        name: 'multi-mount',
+        volume_capabilities: [{ access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' }, mount: { fs_type: 'ext4', mount_flags: [] } }],
+      }),
       'INVALID_ARGUMENT',
     );
     expect((await world.managedVolumes()).length).toBe(before);
@@ -257,7 +355,10 @@ describe('ebs backend', () => {
     const res = await csi.controller.CreateVolume({
       name: 'zoned',
       volume_capabilities: [BLOCK],
-      accessibility_requirements: { requisite: [{ segments: { [ZONE_KEY]: 'us-east-1b' } }, { segments: { [ZONE_KEY]: 'us-east-1c' } }], preferred: [{ segments: { [ZONE_KEY]: 'us-east-1c' } }] },
+      accessibility_requirements: {
+        requisite: [{ segments: { [ZONE_KEY]: 'us-east-1b' } }, { segments: { [ZONE_KEY]: 'us-east-1c' } }],
+        preferred: [{ segments: { [ZONE_KEY]: 'us-east-1c' } }],
+      },
     });
     cleanup.defer(() => csi.controller.DeleteVolume({ volume_id: res.volume!.volume_id }));
     expect(res.volume?.accessible_topology).toEqual([{ segments: { [ZONE_KEY]: 'us-east-1c' } }]);
@@ -274,11 +375,23 @@ describe('ebs backend', () => {
     await csi.controller.ControllerModifyVolume({ volume_id: id, mutable_parameters: { type: 'io2', iops: '200' } });
     const v = await world.describe(id);
     expect([v?.VolumeType, v?.Iops]).toEqual(['io2', 200]);
-    const err = await expectGrpcError(csi.controller.ControllerModifyVolume({ volume_id: id, mutable_parameters: { size: '5' } }), 'INVALID_ARGUMENT');
+    const err = await expectGrpcError(
+      csi.controller.ControllerModifyVolume({ volume_id: id, mutable_parameters: { size: '5' } }),
+      'INVALID_ARGUMENT',
+    );
     expect(err.details).toContain('size');
-    await expectGrpcError(csi.controller.ControllerModifyVolume({ volume_id: id, mutable_parameters: { type: 'fast' } }), 'INVALID_ARGUMENT');
-    await expectGrpcError(csi.controller.ControllerModifyVolume({ volume_id: 'vol-00000000000000000', mutable_parameters: { type: 'gp3' } }), 'NOT_FOUND');
-    await expectGrpcError(csi.controller.ControllerModifyVolume({ volume_id: '', mutable_parameters: { type: 'gp3' } }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.controller.ControllerModifyVolume({ volume_id: id, mutable_parameters: { type: 'fast' } }),
+      'INVALID_ARGUMENT',
+    );
+    await expectGrpcError(
+      csi.controller.ControllerModifyVolume({ volume_id: 'vol-00000000000000000', mutable_parameters: { type: 'gp3' } }),
+      'NOT_FOUND',
+    );
+    await expectGrpcError(
+      csi.controller.ControllerModifyVolume({ volume_id: '', mutable_parameters: { type: 'gp3' } }),
+      'INVALID_ARGUMENT',
+    );
   });
 
   it('deletes only volumes it manages', async () => {
@@ -286,7 +399,10 @@ describe('ebs backend', () => {
     const foreign = await world.ec2.send(new CreateVolumeCommand({ Size: 1, AvailabilityZone: ZONE }));
     await expectGrpcError(csi.controller.DeleteVolume({ volume_id: foreign.VolumeId! }), 'FAILED_PRECONDITION');
     expect((await world.describe(foreign.VolumeId!))?.State).toBe('available');
-    await expectGrpcError(csi.controller.ControllerPublishVolume({ volume_id: foreign.VolumeId!, node_id: world.instanceId, volume_capability: MOUNT }), 'NOT_FOUND');
+    await expectGrpcError(
+      csi.controller.ControllerPublishVolume({ volume_id: foreign.VolumeId!, node_id: world.instanceId, volume_capability: MOUNT }),
+      'NOT_FOUND',
+    );
   });
 
   it('stages a block volume and hands the verified device out raw', async () => {
@@ -296,9 +412,20 @@ describe('ebs backend', () => {
     const staging = join(world.dir, 'staging-raw');
     const target = join(world.dir, 'target-raw');
     await mkdir(staging, { recursive: true });
-    await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: BLOCK, publish_context: res.publish_context });
+    await csi.node.NodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: BLOCK,
+      publish_context: res.publish_context,
+    });
     cleanup.defer(() => csi.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }));
-    await csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: BLOCK, readonly: false });
+    await csi.node.NodePublishVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      target_path: target,
+      volume_capability: BLOCK,
+      readonly: false,
+    });
     cleanup.defer(() => csi.node.NodeUnpublishVolume({ volume_id: id, target_path: target }));
     await writeFile(target, Buffer.from('raw bytes'));
     const fh = await open(world.sim.deviceOf(id)!, 'r');
@@ -312,7 +439,10 @@ describe('ebs backend', () => {
     const id = await createVolume('not-attached');
     const staging = join(world.dir, 'staging-na');
     await mkdir(staging, { recursive: true });
-    const err = await expectGrpcError(csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT }), 'FAILED_PRECONDITION');
+    const err = await expectGrpcError(
+      csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT }),
+      'FAILED_PRECONDITION',
+    );
     expect(err.details).toContain('--node-attach');
     expect((await world.describe(id))?.Attachments ?? []).toEqual([]);
   });
@@ -323,7 +453,10 @@ describe('ebs backend', () => {
     const id = await createVolume('moved');
     const ctx = await publish(id);
     await world.ec2.send(new AttachVolumeCommand({ VolumeId: id, InstanceId: world.otherInstanceId, Device: '/dev/xvdq' }));
-    await expectGrpcError(csi.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT }), 'FAILED_PRECONDITION');
+    await expectGrpcError(
+      csi.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: MOUNT }),
+      'FAILED_PRECONDITION',
+    );
     expect(ctx.devicePath).toBeTruthy();
     await csi.controller.ControllerUnpublishVolume({ volume_id: id, node_id: world.otherInstanceId });
   });

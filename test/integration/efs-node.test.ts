@@ -86,7 +86,15 @@ describe('NodeStageVolume (efs): the mount(8) command the node runs', () => {
     const { node } = nodeService(ZONE_WITH_TARGET, false);
     await node.stage(stageRequest(`${fs}:/team/a`, staging, capability('MULTI_NODE_MULTI_WRITER', ['noatime'])));
     expect(recorded).toEqual([
-      ['mount', '-t', 'nfs4', '-o', 'nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,noatime', `${ip}:/team/a`, staging],
+      [
+        'mount',
+        '-t',
+        'nfs4',
+        '-o',
+        'nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,noatime',
+        `${ip}:/team/a`,
+        staging,
+      ],
     ]);
   });
 
@@ -108,16 +116,26 @@ describe('NodeStageVolume (efs): the mount(8) command the node runs', () => {
     const staging = await stagingDir();
     await node.stage(stageRequest(v.id, staging, capability('MULTI_NODE_READER_ONLY')));
     expect(recorded).toEqual([
-      ['mount', '-t', 'efs', '-o', `tls,accesspoint=${ap},mounttargetip=${ip},nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,ro`, `${fs}:/`, staging],
+      [
+        'mount',
+        '-t',
+        'efs',
+        '-o',
+        `tls,accesspoint=${ap},mounttargetip=${ip},nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,ro`,
+        `${fs}:/`,
+        staging,
+      ],
     ]);
   });
 
   it('FAILED_PRECONDITION naming the zone, and NOT_FOUND for a missing file system, before any mount', async () => {
     const fs = await world.createFileSystem();
     const staging = await stagingDir();
-    const stage = (zone: string, id: string) => nodeService(zone, false).node.stage(stageRequest(id, staging, capability('MULTI_NODE_MULTI_WRITER')));
+    const stage = (zone: string, id: string) =>
+      nodeService(zone, false).node.stage(stageRequest(id, staging, capability('MULTI_NODE_MULTI_WRITER')));
     await expect(stage(ZONE_WITHOUT_TARGET, fs)).rejects.toSatisfy(
-      (e: unknown) => e instanceof RexError && e.code === 'FAILED_PRECONDITION' && e.message.includes(`availability zone ${ZONE_WITHOUT_TARGET}`),
+      (e: unknown) =>
+        e instanceof RexError && e.code === 'FAILED_PRECONDITION' && e.message.includes(`availability zone ${ZONE_WITHOUT_TARGET}`),
     );
     await expect(stage(ZONE_WITH_TARGET, 'fs-00000000')).rejects.toSatisfy((e: unknown) => e instanceof RexError && e.code === 'NOT_FOUND');
     expect(recorded).toEqual([]);

@@ -37,7 +37,15 @@ afterEach(async () => {
 function backend(overrides: Partial<EfsConfig> = {}): EfsBackend {
   const api = new EfsApi({ region: REGION, endpoint: world.moto.endpoint });
   cleanup.defer(() => api.destroy());
-  return new EfsBackend({ api, nodeId: 'node-1', maxVolumesPerNode: 0, region: REGION, zone: ZONE_WITH_TARGET, efsUtils: false, ...overrides });
+  return new EfsBackend({
+    api,
+    nodeId: 'node-1',
+    maxVolumesPerNode: 0,
+    region: REGION,
+    zone: ZONE_WITH_TARGET,
+    efsUtils: false,
+    ...overrides,
+  });
 }
 
 function createArgs(name: string, parameters: Record<string, string>, capacityBytes = 0): CreateVolumeArgs {
@@ -69,7 +77,11 @@ describe('static volume ids', () => {
     expect(parseVolumeId('fs-0123abcd')).toEqual({ fileSystemId: 'fs-0123abcd', path: '/' });
     expect(parseVolumeId('fs-0123abcd:/')).toEqual({ fileSystemId: 'fs-0123abcd', path: '/' });
     expect(parseVolumeId('fs-0123abcd:/data/team-a')).toEqual({ fileSystemId: 'fs-0123abcd', path: '/data/team-a' });
-    expect(parseVolumeId('fs-0123abcd::fsap-0123456789abcdef0')).toEqual({ fileSystemId: 'fs-0123abcd', path: '/', accessPointId: 'fsap-0123456789abcdef0' });
+    expect(parseVolumeId('fs-0123abcd::fsap-0123456789abcdef0')).toEqual({
+      fileSystemId: 'fs-0123abcd',
+      path: '/',
+      accessPointId: 'fsap-0123456789abcdef0',
+    });
   });
 
   it.each([
@@ -102,7 +114,11 @@ describe('static volume ids', () => {
     expect(await b.volumeExists('fake-volume-id')).toBe(false);
     await b.deleteVolume('fake-volume-id');
     expect(await b.getVolume('fs-00000000')).toBeUndefined();
-    await expectRexError(b.openVolume({ volumeId: 'fs-00000000', publishContext: {}, volumeContext: {}, secrets: {}, readOnly: false }), 'NOT_FOUND', /fs-00000000 does not exist/);
+    await expectRexError(
+      b.openVolume({ volumeId: 'fs-00000000', publishContext: {}, volumeContext: {}, secrets: {}, readOnly: false }),
+      'NOT_FOUND',
+      /fs-00000000 does not exist/,
+    );
   });
 
   it('reports an existing file system, a directory of it and a foreign access point as static volumes', async () => {
@@ -137,7 +153,12 @@ describe('CreateVolume: access points', () => {
     const [ap] = await world.accessPoints(fs);
     expect(ap!.PosixUser).toEqual({ Uid: 2000, Gid: 2000 });
     expect(ap!.RootDirectory).toEqual({ Path: '/dynamic/pvc-1', CreationInfo: { OwnerUid: 2000, OwnerGid: 2000, Permissions: '750' } });
-    expect(ap!.Tags).toEqual(expect.arrayContaining([{ Key: 'Name', Value: 'pvc-1' }, { Key: 'rexcsi.io/ready', Value: 'true' }]));
+    expect(ap!.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'Name', Value: 'pvc-1' },
+        { Key: 'rexcsi.io/ready', Value: 'true' },
+      ]),
+    );
 
     // found again by name (what makes a repeated CreateVolume answer with the same volume) by a fresh backend
     const again = await backend().findVolumeByName('pvc-1');
@@ -174,7 +195,11 @@ describe('CreateVolume: access points', () => {
   });
 
   it('is NOT_FOUND when the file system does not exist, and leaves nothing behind', async () => {
-    await expectRexError(backend().createVolume(createArgs('v', { fileSystemId: 'fs-00000000', directoryPerms: '700' })), 'NOT_FOUND', /fs-00000000/);
+    await expectRexError(
+      backend().createVolume(createArgs('v', { fileSystemId: 'fs-00000000', directoryPerms: '700' })),
+      'NOT_FOUND',
+      /fs-00000000/,
+    );
   });
 
   it('never gives two volumes the same gid, within one controller and across two racing controllers', async () => {
@@ -197,7 +222,10 @@ describe('CreateVolume: access points', () => {
   it('a race on one name ends with one volume', async () => {
     const fs = await world.createFileSystem();
     const params = { fileSystemId: fs, directoryPerms: '700' };
-    const [x, y] = await Promise.all([backend().createVolume(createArgs('same', params)), backend().createVolume(createArgs('same', params))]);
+    const [x, y] = await Promise.all([
+      backend().createVolume(createArgs('same', params)),
+      backend().createVolume(createArgs('same', params)),
+    ]);
     expect(x.id).toBe(y.id);
     expect(await world.accessPoints(fs)).toHaveLength(1);
   });
@@ -269,7 +297,12 @@ describe('DeleteVolume', () => {
   it('never deletes through a symlink out of the file system', async () => {
     const root = await makeTempDir('efs-root');
     const outside = await makeTempDir('outside');
-    cleanup.defer(() => import('../helpers/tmp.js').then(async (t) => { await t.removeTempDir(root); await t.removeTempDir(outside); }));
+    cleanup.defer(() =>
+      import('../helpers/tmp.js').then(async (t) => {
+        await t.removeTempDir(root);
+        await t.removeTempDir(outside);
+      }),
+    );
     await writeFile(join(outside, 'precious'), 'data');
     await mkdir(join(outside, 'vol'));
     await symlink(outside, join(root, 'vols'));
@@ -280,7 +313,8 @@ describe('DeleteVolume', () => {
 });
 
 describe('what the node mounts (the mount itself is not possible here: no NFS client)', () => {
-  const open = (b: EfsBackend, volumeId: string) => b.openVolume({ volumeId, publishContext: {}, volumeContext: {}, secrets: {}, readOnly: false });
+  const open = (b: EfsBackend, volumeId: string) =>
+    b.openVolume({ volumeId, publishContext: {}, volumeContext: {}, secrets: {}, readOnly: false });
 
   it('NFSv4.1 with the EFS options from the mount target in the node zone', async () => {
     const fs = await world.createFileSystem({ mountTargetZones: [ZONE_WITH_TARGET, ZONE_WITHOUT_TARGET] });
@@ -298,13 +332,21 @@ describe('what the node mounts (the mount itself is not possible here: no NFS cl
 
   it("the file system's DNS name when no zone is configured", async () => {
     const fs = await world.createFileSystem();
-    expect(await open(backend({ zone: undefined }), `${fs}:/sub`)).toMatchObject({ source: `${fs}.efs.${REGION}.amazonaws.com:/sub`, fsType: 'nfs4', options: EFS_NFS_OPTIONS });
+    expect(await open(backend({ zone: undefined }), `${fs}:/sub`)).toMatchObject({
+      source: `${fs}.efs.${REGION}.amazonaws.com:/sub`,
+      fsType: 'nfs4',
+      options: EFS_NFS_OPTIONS,
+    });
   });
 
   it('FAILED_PRECONDITION naming the zone when the file system has no mount target there', async () => {
     const fs = await world.createFileSystem();
     const b = backend({ zone: ZONE_WITHOUT_TARGET });
-    await expectRexError(open(b, fs), 'FAILED_PRECONDITION', new RegExp(`no mount target in availability zone ${ZONE_WITHOUT_TARGET}.*mount targets in ${ZONE_WITH_TARGET}`));
+    await expectRexError(
+      open(b, fs),
+      'FAILED_PRECONDITION',
+      new RegExp(`no mount target in availability zone ${ZONE_WITHOUT_TARGET}.*mount targets in ${ZONE_WITH_TARGET}`),
+    );
     expect(await b.locateVolume(fs)).toBeUndefined();
   });
 
@@ -340,17 +382,30 @@ describe('over gRPC (the plugin process with --backend efs)', () => {
     const csi = csiClients(plugin.endpoint);
     cleanup.defer(() => csi.close());
     const cap = { access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' as const }, mount: { fs_type: '', mount_flags: [] } };
-    const req = { name: 'grpc-1', volume_capabilities: [cap], parameters: { fileSystemId: fs, directoryPerms: '700' }, capacity_range: { required_bytes: 2 ** 30 } };
+    const req = {
+      name: 'grpc-1',
+      volume_capabilities: [cap],
+      parameters: { fileSystemId: fs, directoryPerms: '700' },
+      capacity_range: { required_bytes: 2 ** 30 },
+    };
     const first = await csi.controller.CreateVolume(req);
     const second = await csi.controller.CreateVolume(req);
     expect(second.volume!.volume_id).toBe(first.volume!.volume_id);
     expect(first.volume!.capacity_bytes).toBe(2 ** 30);
     expect(await world.accessPoints(fs)).toHaveLength(1);
-    await expectGrpcError(csi.controller.CreateVolume({ ...req, parameters: { fileSystemId: fs, directoryPerms: '755' } }), 'ALREADY_EXISTS');
-    await expectGrpcError(csi.controller.CreateVolume({ ...req, name: 'blk', volume_capabilities: [{ access_mode: cap.access_mode, block: {} }] }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.controller.CreateVolume({ ...req, parameters: { fileSystemId: fs, directoryPerms: '755' } }),
+      'ALREADY_EXISTS',
+    );
+    await expectGrpcError(
+      csi.controller.CreateVolume({ ...req, name: 'blk', volume_capabilities: [{ access_mode: cap.access_mode, block: {} }] }),
+      'INVALID_ARGUMENT',
+    );
 
     const caps = await csi.controller.ControllerGetCapabilities({});
-    expect(caps.capabilities.map((c) => c.rpc?.type)).toEqual(expect.arrayContaining(['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY']));
+    expect(caps.capabilities.map((c) => c.rpc?.type)).toEqual(
+      expect.arrayContaining(['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY']),
+    );
     expect(caps.capabilities.map((c) => c.rpc?.type)).not.toContain('PUBLISH_UNPUBLISH_VOLUME');
     const capacity = await csi.controller.GetCapacity({ volume_capabilities: [cap] });
     expect(capacity.available_capacity).toBe(2 ** 52);
@@ -358,8 +413,14 @@ describe('over gRPC (the plugin process with --backend efs)', () => {
     const valid = await csi.controller.ValidateVolumeCapabilities({ volume_id: `${fs}:/static`, volume_capabilities: [cap] });
     expect(valid.confirmed).not.toBeNull();
     await expectGrpcError(csi.controller.ValidateVolumeCapabilities({ volume_id: 'fs-00000000', volume_capabilities: [cap] }), 'NOT_FOUND');
-    await expectGrpcError(csi.controller.ValidateVolumeCapabilities({ volume_id: `${fs}:/a/../b`, volume_capabilities: [cap] }), 'INVALID_ARGUMENT');
-    await expectGrpcError(csi.node.NodeStageVolume({ volume_id: `${fs}:/a/../b`, staging_target_path: `${plugin.dir}/staging`, volume_capability: cap }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.controller.ValidateVolumeCapabilities({ volume_id: `${fs}:/a/../b`, volume_capabilities: [cap] }),
+      'INVALID_ARGUMENT',
+    );
+    await expectGrpcError(
+      csi.node.NodeStageVolume({ volume_id: `${fs}:/a/../b`, staging_target_path: `${plugin.dir}/staging`, volume_capability: cap }),
+      'INVALID_ARGUMENT',
+    );
 
     await csi.controller.DeleteVolume({ volume_id: first.volume!.volume_id });
     expect(await world.accessPoints(fs)).toEqual([]);
@@ -384,9 +445,12 @@ describe('csi-sanity v5.4.0, Controller and Identity specs (efs backend, moto)',
         plugin,
         args: [
           // The Node specs need an NFS mount, which this machine cannot make (no kernel NFS client).
-          '-ginkgo.focus', 'Controller Service|Identity Service',
-          '-csi.testvolumeaccesstype', 'mount',
-          '-csi.testvolumeparameters', parameters,
+          '-ginkgo.focus',
+          'Controller Service|Identity Service',
+          '-csi.testvolumeaccesstype',
+          'mount',
+          '-csi.testvolumeparameters',
+          parameters,
         ],
         timeoutMs: 10 * 60_000,
       });

@@ -38,11 +38,16 @@ beforeAll(async () => {
     backend: 'glusterfs',
     name: 'glusterfs',
     args: [
-      '--gluster-server', glusterd.host,
-      '--hosting-volume', HOSTING,
-      '--brick-root', brickRoot,
-      '--glusterd-socket', glusterd.socket,
-      '--gluster-work-dir', join(dir, 'work'),
+      '--gluster-server',
+      glusterd.host,
+      '--hosting-volume',
+      HOSTING,
+      '--brick-root',
+      brickRoot,
+      '--glusterd-socket',
+      glusterd.socket,
+      '--gluster-work-dir',
+      join(dir, 'work'),
     ],
     readyTimeoutMs: 60_000,
   });
@@ -128,11 +133,19 @@ describe('glusterfs backend: configuration and refusals', () => {
       'INVALID_ARGUMENT',
     );
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: 'gl-sub-replica', volume_capabilities: [mountCap()], parameters: { layout: 'subdir', replica: '3' } }),
+      csi.controller.CreateVolume({
+        name: 'gl-sub-replica',
+        volume_capabilities: [mountCap()],
+        parameters: { layout: 'subdir', replica: '3' },
+      }),
       'INVALID_ARGUMENT',
     );
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: 'gl-bad-replica', volume_capabilities: [mountCap()], parameters: { layout: 'volume', replica: '../1' } }),
+      csi.controller.CreateVolume({
+        name: 'gl-bad-replica',
+        volume_capabilities: [mountCap()],
+        parameters: { layout: 'volume', replica: '../1' },
+      }),
       'INVALID_ARGUMENT',
     );
   });
@@ -141,7 +154,10 @@ describe('glusterfs backend: configuration and refusals', () => {
     const staging = await makeTempDir('gl-staging');
     cleanup.defer(() => removeTempDir(staging));
     for (const id of ['gs:hosting:../../etc', 'gs:hosting:0123456789abcdef01234567/..', 'gs:..:0123456789abcdef01234567', 'gv-../x']) {
-      await expectGrpcError(csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCap() }), 'NOT_FOUND');
+      await expectGrpcError(
+        csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCap() }),
+        'NOT_FOUND',
+      );
       await expectGrpcError(csi.controller.ControllerGetVolume({ volume_id: id }), 'NOT_FOUND');
       await csi.controller.DeleteVolume({ volume_id: id }); // OK: nothing of that id exists
     }
@@ -161,17 +177,34 @@ describe('glusterfs backend: configuration and refusals', () => {
     const other = await startPlugin({
       backend: 'glusterfs',
       name: 'glusterfs-nod',
-      args: ['--gluster-server', glusterd.host, '--hosting-volume', HOSTING, '--glusterd-socket', join(dir, 'no-glusterd.socket'), '--gluster-work-dir', join(dir, 'work2')],
+      args: [
+        '--gluster-server',
+        glusterd.host,
+        '--hosting-volume',
+        HOSTING,
+        '--glusterd-socket',
+        join(dir, 'no-glusterd.socket'),
+        '--gluster-work-dir',
+        join(dir, 'work2'),
+      ],
     });
     cleanup.defer(() => other.cleanup());
     const c = csiClients(other.endpoint);
     cleanup.defer(() => c.close());
-    const err = await expectGrpcError(c.controller.CreateVolume({ name: 'gl-unreachable', volume_capabilities: [mountCap()] }), 'UNAVAILABLE');
+    const err = await expectGrpcError(
+      c.controller.CreateVolume({ name: 'gl-unreachable', volume_capabilities: [mountCap()] }),
+      'UNAVAILABLE',
+    );
     expect(err.details).toContain(glusterd.host);
     expect(err.details).toMatch(/not reachable/);
 
     await expect(
-      startPlugin({ backend: 'glusterfs', name: 'glusterfs-noserver', args: ['--gluster-server', '127.0.0.3', '--glusterd-socket', glusterd.socket, '--gluster-work-dir', join(dir, 'work3')], readyTimeoutMs: 8000 }),
+      startPlugin({
+        backend: 'glusterfs',
+        name: 'glusterfs-noserver',
+        args: ['--gluster-server', '127.0.0.3', '--glusterd-socket', glusterd.socket, '--gluster-work-dir', join(dir, 'work3')],
+        readyTimeoutMs: 8000,
+      }),
     ).rejects.toThrow(/no gluster server is reachable: 127\.0\.0\.3:24007/);
   });
 });
@@ -183,11 +216,21 @@ for (const layout of ['subdir', 'volume'] as const) {
     it('creates idempotently by name, keeps data across unstage and stage, and deletes everything', async () => {
       const name = `gl-life-${layout}`;
       const id = await createVolume(name, params);
-      const again = await csi.controller.CreateVolume({ name, capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [mountCap()], parameters: params });
+      const again = await csi.controller.CreateVolume({
+        name,
+        capacity_range: { required_bytes: 64 * MiB },
+        volume_capabilities: [mountCap()],
+        parameters: params,
+      });
       expect(again.volume!.volume_id).toBe(id);
       expect(again.volume!.capacity_bytes).toBe(64 * MiB);
       await expectGrpcError(
-        csi.controller.CreateVolume({ name, capacity_range: { required_bytes: 128 * MiB }, volume_capabilities: [mountCap()], parameters: params }),
+        csi.controller.CreateVolume({
+          name,
+          capacity_range: { required_bytes: 128 * MiB },
+          volume_capabilities: [mountCap()],
+          parameters: params,
+        }),
         'ALREADY_EXISTS',
       );
       const listed = await csi.controller.ListVolumes({});
@@ -224,7 +267,7 @@ for (const layout of ['subdir', 'volume'] as const) {
       expect(await readdir(target3)).toEqual([]);
     });
 
-    it('serves two publishes at two targets that see each other\'s writes', async () => {
+    it("serves two publishes at two targets that see each other's writes", async () => {
       const id = await createVolume(`gl-shared-${layout}`, params);
       const agentA = await publish(id, await stage(id));
       const agentB = await publish(id, await stage(id));
@@ -254,7 +297,11 @@ for (const layout of ['subdir', 'volume'] as const) {
       const stats = await csi.node.NodeGetVolumeStats({ volume_id: id, volume_path: target });
       expect(stats.usage.find((u) => u.unit === 'BYTES')?.total).toBe(96 * MiB);
 
-      const grown = await csi.controller.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 160 * MiB }, volume_capability: mountCap() });
+      const grown = await csi.controller.ControllerExpandVolume({
+        volume_id: id,
+        capacity_range: { required_bytes: 160 * MiB },
+        volume_capability: mountCap(),
+      });
       expect(grown.capacity_bytes).toBe(160 * MiB);
       expect(grown.node_expansion_required).toBe(false);
       expect(await totalBytes(target)).toBe(160 * MiB);
@@ -262,7 +309,10 @@ for (const layout of ['subdir', 'volume'] as const) {
       // Asking for less than the volume has is already met (no shrink, no error); a limit below it is a shrink.
       const again = await csi.controller.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 64 * MiB } });
       expect(again.capacity_bytes).toBe(160 * MiB);
-      await expectGrpcError(csi.controller.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 32 * MiB, limit_bytes: 64 * MiB } }), 'OUT_OF_RANGE');
+      await expectGrpcError(
+        csi.controller.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 32 * MiB, limit_bytes: 64 * MiB } }),
+        'OUT_OF_RANGE',
+      );
     });
 
     it('reports a killed FUSE client as abnormal and repairs it on the next stage', async () => {
@@ -276,19 +326,40 @@ for (const layout of ['subdir', 'volume'] as const) {
       const pid = await fuseClientOf(staging);
       expect(pid, `no glusterfs client process serves ${staging}`).toBeDefined();
       process.kill(pid!, 'SIGKILL');
-      await expect.poll(() => readdir(target).then(() => 'alive', (e: NodeJS.ErrnoException) => e.code), { timeout: 10_000 }).toBe('ENOTCONN');
+      await expect
+        .poll(
+          () =>
+            readdir(target).then(
+              () => 'alive',
+              (e: NodeJS.ErrnoException) => e.code,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe('ENOTCONN');
 
       const dead = await csi.node.NodeGetVolumeStats({ volume_id: id, volume_path: target });
       expect(dead.volume_condition?.abnormal).toBe(true);
       expect(dead.volume_condition?.message).toMatch(/transport endpoint is not connected/);
       await expectGrpcError(
-        csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: join(dir, 'never'), volume_capability: mountCap(), readonly: false }),
+        csi.node.NodePublishVolume({
+          volume_id: id,
+          staging_target_path: staging,
+          target_path: join(dir, 'never'),
+          volume_capability: mountCap(),
+          readonly: false,
+        }),
         'FAILED_PRECONDITION',
       );
 
       await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCap() });
       expect(await readFile(join(staging, 'kept'), 'utf8')).toBe('kept');
-      await csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: mountCap(), readonly: false });
+      await csi.node.NodePublishVolume({
+        volume_id: id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: mountCap(),
+        readonly: false,
+      });
       expect(await readFile(join(target, 'kept'), 'utf8')).toBe('kept');
       const repaired = await csi.node.NodeGetVolumeStats({ volume_id: id, volume_path: target });
       expect(repaired.volume_condition?.abnormal).toBe(false);

@@ -45,7 +45,12 @@ interface Made {
 }
 
 /** CreateVolume, with DeleteVolume deferred (after whatever is deferred later: unpublish, unstage). */
-async function createVolume(opts: { bytes: number; cap: VolumeCapability; source?: { snapshot?: string; volume?: string }; limit?: number }): Promise<Made> {
+async function createVolume(opts: {
+  bytes: number;
+  cap: VolumeCapability;
+  source?: { snapshot?: string; volume?: string };
+  limit?: number;
+}): Promise<Made> {
   const name = `data-${process.pid}-${++seq}`;
   const { volume } = await csi.controller.CreateVolume({
     name,
@@ -67,7 +72,13 @@ async function stageAndPublish(v: Made): Promise<{ target: string; staging: stri
   const target = join(base, 'target');
   await csi.node.NodeStageVolume({ volume_id: v.id, staging_target_path: staging, volume_capability: v.cap });
   cleanup.defer(() => unlessGone(csi.node.NodeUnstageVolume({ volume_id: v.id, staging_target_path: staging })));
-  await csi.node.NodePublishVolume({ volume_id: v.id, staging_target_path: staging, target_path: target, volume_capability: v.cap, readonly: false });
+  await csi.node.NodePublishVolume({
+    volume_id: v.id,
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability: v.cap,
+    readonly: false,
+  });
   cleanup.defer(() => unlessGone(csi.node.NodeUnpublishVolume({ volume_id: v.id, target_path: target })));
   return { target, staging };
 }
@@ -232,8 +243,14 @@ describe('snapshots and restores', () => {
     const again = await csi.controller.CreateSnapshot({ name, source_volume_id: a.id });
     expect(again.snapshot).toEqual(snapshot);
     await expectGrpcError(csi.controller.CreateSnapshot({ name, source_volume_id: b.id }), 'ALREADY_EXISTS');
-    await expectGrpcError(csi.controller.CreateSnapshot({ name: `${name}-x`, source_volume_id: 'vol-000000000000000000000000' }), 'NOT_FOUND');
-    await expectGrpcError(csi.controller.CreateSnapshot({ name: `${name}-y`, source_volume_id: a.id, parameters: { speed: 'fast' } }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.controller.CreateSnapshot({ name: `${name}-x`, source_volume_id: 'vol-000000000000000000000000' }),
+      'NOT_FOUND',
+    );
+    await expectGrpcError(
+      csi.controller.CreateSnapshot({ name: `${name}-y`, source_volume_id: a.id, parameters: { speed: 'fast' } }),
+      'INVALID_ARGUMENT',
+    );
     const second = await createSnapshot(b.id);
 
     const bySource = await csi.controller.ListSnapshots({ source_volume_id: b.id });
@@ -248,11 +265,20 @@ describe('snapshots and restores', () => {
 
     await expectGrpcError(csi.controller.GetSnapshot({ snapshot_id: 'snap-000000000000000000000000' }), 'NOT_FOUND');
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: `${name}-v`, volume_capabilities: [blockCap()], volume_content_source: { snapshot: { snapshot_id: 'snap-000000000000000000000000' } } }),
+      csi.controller.CreateVolume({
+        name: `${name}-v`,
+        volume_capabilities: [blockCap()],
+        volume_content_source: { snapshot: { snapshot_id: 'snap-000000000000000000000000' } },
+      }),
       'NOT_FOUND',
     );
     await expectGrpcError(
-      csi.controller.CreateVolume({ name: `${name}-w`, volume_capabilities: [blockCap()], capacity_range: { limit_bytes: 4 * MiB }, volume_content_source: { snapshot: { snapshot_id: second } } }),
+      csi.controller.CreateVolume({
+        name: `${name}-w`,
+        volume_capabilities: [blockCap()],
+        capacity_range: { limit_bytes: 4 * MiB },
+        volume_content_source: { snapshot: { snapshot_id: second } },
+      }),
       'OUT_OF_RANGE',
     );
     await csi.controller.DeleteSnapshot({ snapshot_id: second });
@@ -264,7 +290,12 @@ describe('snapshots and restores', () => {
     const source = await createVolume({ bytes: 64 * MiB, cap: mountCap('ext4') });
     const snap = await createSnapshot(source.id);
     const e = await expectGrpcError(
-      csi.controller.CreateVolume({ name: `as-xfs-${process.pid}`, volume_capabilities: [mountCap('xfs')], capacity_range: { required_bytes: 300 * MiB }, volume_content_source: { snapshot: { snapshot_id: snap } } }),
+      csi.controller.CreateVolume({
+        name: `as-xfs-${process.pid}`,
+        volume_capabilities: [mountCap('xfs')],
+        capacity_range: { required_bytes: 300 * MiB },
+        volume_content_source: { snapshot: { snapshot_id: snap } },
+      }),
       'INVALID_ARGUMENT',
     );
     expect(e.details).toMatch(/holds a ext4 filesystem/);
@@ -287,53 +318,60 @@ describe('crash safety', () => {
   it.each([
     { point: 'loop.snapshot.while-frozen', frozenAfterCrash: true, leftoverImages: 0 },
     { point: 'loop.snapshot.after-copy', frozenAfterCrash: false, leftoverImages: 1 },
-  ])('a CreateSnapshot killed at $point leaves no snapshot, a thawed volume once the plugin is back, and a good retry', async ({ point, frozenAfterCrash, leftoverImages }) => {
-    const crashing = await startPlugin({ name: 'loop-data-crash', env: { REXCSI_FAULT_POINT: point } });
-    const c1 = csiClients(crashing.endpoint);
-    cleanup.defer(() => crashing.cleanup());
-    cleanup.defer(() => c1.close());
-    const { volume } = await c1.controller.CreateVolume({ name: 'crash-src', capacity_range: { required_bytes: 32 * MiB }, volume_capabilities: [mountCap('ext4')] });
-    const id = volume!.volume_id;
-    const staging = join(crashing.dir, 'staging');
-    await mkdir(staging);
-    await c1.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCap('ext4') });
-    cleanup.defer(() => mounter.unmount(staging)); // the survivor below unstages; this is the fallback
-    cleanup.defer(() => run('fsfreeze', ['--unfreeze', staging]).catch(() => undefined)); // never leave it frozen
-    await writeFile(join(staging, 'data'), 'before the crash');
-    await expect(c1.controller.CreateSnapshot({ name: 'crash-snap', source_volume_id: id })).rejects.toThrow();
-    await crashing.waitForExit();
+  ])(
+    'a CreateSnapshot killed at $point leaves no snapshot, a thawed volume once the plugin is back, and a good retry',
+    async ({ point, frozenAfterCrash, leftoverImages }) => {
+      const crashing = await startPlugin({ name: 'loop-data-crash', env: { REXCSI_FAULT_POINT: point } });
+      const c1 = csiClients(crashing.endpoint);
+      cleanup.defer(() => crashing.cleanup());
+      cleanup.defer(() => c1.close());
+      const { volume } = await c1.controller.CreateVolume({
+        name: 'crash-src',
+        capacity_range: { required_bytes: 32 * MiB },
+        volume_capabilities: [mountCap('ext4')],
+      });
+      const id = volume!.volume_id;
+      const staging = join(crashing.dir, 'staging');
+      await mkdir(staging);
+      await c1.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCap('ext4') });
+      cleanup.defer(() => mounter.unmount(staging)); // the survivor below unstages; this is the fallback
+      cleanup.defer(() => run('fsfreeze', ['--unfreeze', staging]).catch(() => undefined)); // never leave it frozen
+      await writeFile(join(staging, 'data'), 'before the crash');
+      await expect(c1.controller.CreateSnapshot({ name: 'crash-snap', source_volume_id: id })).rejects.toThrow();
+      await crashing.waitForExit();
 
-    // A frozen filesystem outlives the process that froze it.
-    expect(await isFrozen(staging)).toBe(frozenAfterCrash);
+      // A frozen filesystem outlives the process that froze it.
+      expect(await isFrozen(staging)).toBe(frozenAfterCrash);
 
-    // The same pool served by a plugin without the fault point: it thaws at start, and an image without
-    // metadata is no snapshot.
-    const survivor = await startPlugin({ name: 'loop-data-survivor', args: ['--pool-dir', crashing.poolDir] });
-    expect(await isFrozen(staging)).toBe(false);
-    await writeFile(join(staging, 'data'), 'after the crash');
-    const c2 = csiClients(survivor.endpoint);
-    cleanup.defer(() => survivor.cleanup());
-    cleanup.defer(() => c2.close());
-    cleanup.defer(() => c2.controller.DeleteVolume({ volume_id: id }));
-    cleanup.defer(() => c2.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }));
-    expect((await c2.controller.ListSnapshots({})).entries).toEqual([]);
-    expect((await readdir(join(crashing.poolDir, 'snapshots'))).filter((n) => n.endsWith('.img'))).toHaveLength(leftoverImages);
-    const { snapshot } = await c2.controller.CreateSnapshot({ name: 'crash-snap', source_volume_id: id });
-    cleanup.defer(() => c2.controller.DeleteSnapshot({ snapshot_id: snapshot!.snapshot_id }));
-    expect((await c2.controller.ListSnapshots({})).entries.map((e) => e.snapshot!.snapshot_id)).toEqual([snapshot!.snapshot_id]);
+      // The same pool served by a plugin without the fault point: it thaws at start, and an image without
+      // metadata is no snapshot.
+      const survivor = await startPlugin({ name: 'loop-data-survivor', args: ['--pool-dir', crashing.poolDir] });
+      expect(await isFrozen(staging)).toBe(false);
+      await writeFile(join(staging, 'data'), 'after the crash');
+      const c2 = csiClients(survivor.endpoint);
+      cleanup.defer(() => survivor.cleanup());
+      cleanup.defer(() => c2.close());
+      cleanup.defer(() => c2.controller.DeleteVolume({ volume_id: id }));
+      cleanup.defer(() => c2.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }));
+      expect((await c2.controller.ListSnapshots({})).entries).toEqual([]);
+      expect((await readdir(join(crashing.poolDir, 'snapshots'))).filter((n) => n.endsWith('.img'))).toHaveLength(leftoverImages);
+      const { snapshot } = await c2.controller.CreateSnapshot({ name: 'crash-snap', source_volume_id: id });
+      cleanup.defer(() => c2.controller.DeleteSnapshot({ snapshot_id: snapshot!.snapshot_id }));
+      expect((await c2.controller.ListSnapshots({})).entries.map((e) => e.snapshot!.snapshot_id)).toEqual([snapshot!.snapshot_id]);
 
-    const { volume: restored } = await c2.controller.CreateVolume({
-      name: 'crash-restored',
-      volume_capabilities: [mountCap('ext4')],
-      volume_content_source: { snapshot: { snapshot_id: snapshot!.snapshot_id } },
-    });
-    cleanup.defer(() => c2.controller.DeleteVolume({ volume_id: restored!.volume_id }));
-    const rstaging = join(survivor.dir, 'restored');
-    await mkdir(rstaging);
-    await c2.node.NodeStageVolume({ volume_id: restored!.volume_id, staging_target_path: rstaging, volume_capability: mountCap('ext4') });
-    cleanup.defer(() => c2.node.NodeUnstageVolume({ volume_id: restored!.volume_id, staging_target_path: rstaging }));
-    expect(await readFile(join(rstaging, 'data'), 'utf8')).toBe('after the crash');
-  });
+      const { volume: restored } = await c2.controller.CreateVolume({
+        name: 'crash-restored',
+        volume_capabilities: [mountCap('ext4')],
+        volume_content_source: { snapshot: { snapshot_id: snapshot!.snapshot_id } },
+      });
+      cleanup.defer(() => c2.controller.DeleteVolume({ volume_id: restored!.volume_id }));
+      const rstaging = join(survivor.dir, 'restored');
+      await mkdir(rstaging);
+      await c2.node.NodeStageVolume({ volume_id: restored!.volume_id, staging_target_path: rstaging, volume_capability: mountCap('ext4') });
+      cleanup.defer(() => c2.node.NodeUnstageVolume({ volume_id: restored!.volume_id, staging_target_path: rstaging }));
+      expect(await readFile(join(rstaging, 'data'), 'utf8')).toBe('after the crash');
+    },
+  );
 });
 
 describe('group snapshots', () => {
@@ -360,8 +398,14 @@ describe('group snapshots', () => {
     await expectGrpcError(csi.groupController.CreateVolumeGroupSnapshot({ name, source_volume_ids: [a.id] }), 'ALREADY_EXISTS');
     const member = group!.snapshots[0]!.snapshot_id;
     await expectGrpcError(csi.controller.DeleteSnapshot({ snapshot_id: member }), 'FAILED_PRECONDITION');
-    await expectGrpcError(csi.groupController.GetVolumeGroupSnapshot({ group_snapshot_id: groupId, snapshot_ids: [member] }), 'FAILED_PRECONDITION');
-    const got = await csi.groupController.GetVolumeGroupSnapshot({ group_snapshot_id: groupId, snapshot_ids: group!.snapshots.map((s) => s.snapshot_id) });
+    await expectGrpcError(
+      csi.groupController.GetVolumeGroupSnapshot({ group_snapshot_id: groupId, snapshot_ids: [member] }),
+      'FAILED_PRECONDITION',
+    );
+    const got = await csi.groupController.GetVolumeGroupSnapshot({
+      group_snapshot_id: groupId,
+      snapshot_ids: group!.snapshots.map((s) => s.snapshot_id),
+    });
     expect(got.group_snapshot).toEqual(group);
 
     await unpublishAndUnstage(a, aat);
@@ -379,7 +423,10 @@ describe('group snapshots', () => {
     expect(inA.length - inB.length).toBeGreaterThanOrEqual(0);
     expect(inA.length - inB.length).toBeLessThanOrEqual(1);
 
-    await csi.groupController.DeleteVolumeGroupSnapshot({ group_snapshot_id: groupId, snapshot_ids: group!.snapshots.map((s) => s.snapshot_id) });
+    await csi.groupController.DeleteVolumeGroupSnapshot({
+      group_snapshot_id: groupId,
+      snapshot_ids: group!.snapshots.map((s) => s.snapshot_id),
+    });
     await expectGrpcError(csi.groupController.GetVolumeGroupSnapshot({ group_snapshot_id: groupId, snapshot_ids: [] }), 'NOT_FOUND');
     expect((await csi.controller.ListSnapshots({ snapshot_id: member })).entries).toEqual([]);
   });
@@ -387,7 +434,10 @@ describe('group snapshots', () => {
   it('refuses a group of a missing volume with NOT_FOUND and makes nothing', async () => {
     const a = await createVolume({ bytes: 8 * MiB, cap: blockCap() });
     await expectGrpcError(
-      csi.groupController.CreateVolumeGroupSnapshot({ name: `group-missing-${process.pid}`, source_volume_ids: [a.id, 'vol-000000000000000000000000'] }),
+      csi.groupController.CreateVolumeGroupSnapshot({
+        name: `group-missing-${process.pid}`,
+        source_volume_ids: [a.id, 'vol-000000000000000000000000'],
+      }),
       'NOT_FOUND',
     );
     expect((await csi.controller.ListSnapshots({ source_volume_id: a.id })).entries).toEqual([]);
@@ -402,7 +452,11 @@ describe('expansion', () => {
     const dfBefore = await fsBytes(at.target);
     const res = await csi.controller.ControllerExpandVolume({ volume_id: v.id, capacity_range: { required_bytes: 500 * MiB } });
     expect(res).toEqual({ capacity_bytes: 500 * MiB, node_expansion_required: true });
-    const node = await csi.node.NodeExpandVolume({ volume_id: v.id, volume_path: at.target, capacity_range: { required_bytes: 500 * MiB } });
+    const node = await csi.node.NodeExpandVolume({
+      volume_id: v.id,
+      volume_path: at.target,
+      capacity_range: { required_bytes: 500 * MiB },
+    });
     expect(node.capacity_bytes).toBe(500 * MiB);
     expect(await fsBytes(at.target)).toBeGreaterThanOrEqual(dfBefore + 190 * MiB);
     expect(await checksums(at.target, before.keys())).toEqual(before);
@@ -452,7 +506,10 @@ describe('expansion', () => {
 
   it('refuses a shrink with OUT_OF_RANGE, keeps a smaller request a no-op, and answers NOT_FOUND for a missing volume', async () => {
     const v = await createVolume({ bytes: 32 * MiB, cap: blockCap() });
-    await expectGrpcError(csi.controller.ControllerExpandVolume({ volume_id: v.id, capacity_range: { required_bytes: 16 * MiB, limit_bytes: 16 * MiB } }), 'OUT_OF_RANGE');
+    await expectGrpcError(
+      csi.controller.ControllerExpandVolume({ volume_id: v.id, capacity_range: { required_bytes: 16 * MiB, limit_bytes: 16 * MiB } }),
+      'OUT_OF_RANGE',
+    );
     expect(await csi.controller.ControllerExpandVolume({ volume_id: v.id, capacity_range: { required_bytes: 16 * MiB } })).toEqual({
       capacity_bytes: 32 * MiB,
       node_expansion_required: false,

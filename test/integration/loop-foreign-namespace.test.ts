@@ -43,7 +43,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 describe('loop DeleteVolume after NodeUnstage while another mount namespace holds a copy of the mount', () => {
   it('answers FAILED_PRECONDITION naming the holding process, then deletes once that namespace is gone', async () => {
-    const { volume } = await csi.controller.CreateVolume({ name: 'foreign-ns', capacity_range: { required_bytes: 16 * 1024 * 1024 }, volume_capabilities: [MOUNT] });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'foreign-ns',
+      capacity_range: { required_bytes: 16 * 1024 * 1024 },
+      volume_capabilities: [MOUNT],
+    });
     const id = volume!.volume_id;
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);
@@ -53,7 +57,9 @@ describe('loop DeleteVolume after NodeUnstage while another mount namespace hold
     // What sandbox.sh does first: a new mount namespace, private propagation, copying every mount there is.
     holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '600'], { stdio: 'ignore' });
     const pid = holder.pid!;
-    await waitFor('the copy of the staging mount in the new namespace', async () => (await readFile(`/proc/${pid}/mountinfo`, 'utf8').catch(() => '')).includes(` ${staging} `));
+    await waitFor('the copy of the staging mount in the new namespace', async () =>
+      (await readFile(`/proc/${pid}/mountinfo`, 'utf8').catch(() => '')).includes(` ${staging} `),
+    );
 
     await csi.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging });
     const err = await expectGrpcError(csi.controller.DeleteVolume({ volume_id: id }), 'FAILED_PRECONDITION');

@@ -55,7 +55,12 @@ describe.each(['ext4', 'xfs'])('loop backend lifecycle (%s)', (fsType) => {
     const cap = mountCapability(fsType);
     const target = join(targetParent, 'target');
 
-    await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap, volume_context: volume!.volume_context });
+    await csi.node.NodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: cap,
+      volume_context: volume!.volume_context,
+    });
     await csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: cap });
     expect((await stat(target)).isDirectory()).toBe(true);
     const payload = Buffer.from(`hello from ${fsType} `.repeat(10_000));
@@ -80,7 +85,13 @@ describe.each(['ext4', 'xfs'])('loop backend lifecycle (%s)', (fsType) => {
     // Stage again: the filesystem is found, not reformatted, and the data is intact.
     const target2 = join(targetParent, 'target2');
     await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap });
-    await csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target2, volume_capability: cap, readonly: true });
+    await csi.node.NodePublishVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      target_path: target2,
+      volume_capability: cap,
+      readonly: true,
+    });
     expect(sha256(await readFile(join(target2, 'file.bin')))).toBe(sha256(payload));
     await expect(writeFile(join(target2, 'other'), 'x')).rejects.toThrow(/EROFS/);
 
@@ -111,7 +122,11 @@ describe('loop backend', () => {
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);
     const cap = mountCapability('ext4');
-    const { volume } = await csi.controller.CreateVolume({ name: 'restart', capacity_range: { required_bytes: 32 * MiB }, volume_capabilities: [cap] });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'restart',
+      capacity_range: { required_bytes: 32 * MiB },
+      volume_capabilities: [cap],
+    });
     const id = volume!.volume_id;
     await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap });
     await writeFile(join(staging, 'before-restart'), 'kept');
@@ -132,7 +147,13 @@ describe('loop backend', () => {
     // Repeating every call is harmless (idempotency), and an incompatible publish is ALREADY_EXISTS.
     await csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: cap });
     await expectGrpcError(
-      csi.node.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: cap, readonly: true }),
+      csi.node.NodePublishVolume({
+        volume_id: id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: cap,
+        readonly: true,
+      }),
       'ALREADY_EXISTS',
     );
     await expectGrpcError(csi.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }), 'FAILED_PRECONDITION');
@@ -144,7 +165,11 @@ describe('loop backend', () => {
   it('refuses to format a device that carries a foreign filesystem, and leaves it intact', async () => {
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);
-    const { volume } = await csi.controller.CreateVolume({ name: 'foreign', capacity_range: { required_bytes: 32 * MiB }, volume_capabilities: [mountCapability('ext4')] });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'foreign',
+      capacity_range: { required_bytes: 32 * MiB },
+      volume_capabilities: [mountCapability('ext4')],
+    });
     const id = volume!.volume_id;
     // Someone put a foreign signature on the backing file out of band: a swap header.
     const image = join(plugin.poolDir, 'volumes', `${id}.img`);
@@ -173,7 +198,11 @@ describe('loop backend', () => {
   it('never formats a block volume staged later as a mount volume', async () => {
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);
-    const { volume } = await csi.controller.CreateVolume({ name: 'raw', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [blockCapability()] });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'raw',
+      capacity_range: { required_bytes: 16 * MiB },
+      volume_capabilities: [blockCapability()],
+    });
     const id = volume!.volume_id;
     const err = await expectGrpcError(
       csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: mountCapability('ext4') }),
@@ -194,7 +223,11 @@ describe('loop backend', () => {
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);
     const cap = blockCapability();
-    const { volume } = await csi.controller.CreateVolume({ name: 'blk', capacity_range: { required_bytes: 8 * MiB }, volume_capabilities: [cap] });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'blk',
+      capacity_range: { required_bytes: 8 * MiB },
+      volume_capabilities: [cap],
+    });
     const id = volume!.volume_id;
     await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap });
     const target = join(plugin.dir, 'dev');
@@ -212,13 +245,25 @@ describe('loop backend', () => {
   it('answers bad requests with precise codes', async () => {
     const cap = mountCapability();
     await expectGrpcError(csi.controller.CreateVolume({ name: '', volume_capabilities: [cap] }), 'INVALID_ARGUMENT');
-    const unknown = await expectGrpcError(csi.controller.CreateVolume({ name: 'p', volume_capabilities: [cap], parameters: { colour: 'red' } }), 'INVALID_ARGUMENT');
+    const unknown = await expectGrpcError(
+      csi.controller.CreateVolume({ name: 'p', volume_capabilities: [cap], parameters: { colour: 'red' } }),
+      'INVALID_ARGUMENT',
+    );
     expect(unknown.details).toMatch(/"colour"/);
-    await expectGrpcError(csi.controller.CreateVolume({ name: 'big', volume_capabilities: [cap], capacity_range: { required_bytes: 2 ** 52 } }), 'OUT_OF_RANGE');
+    await expectGrpcError(
+      csi.controller.CreateVolume({ name: 'big', volume_capabilities: [cap], capacity_range: { required_bytes: 2 ** 52 } }),
+      'OUT_OF_RANGE',
+    );
     await csi.controller.CreateVolume({ name: 'same', volume_capabilities: [cap], capacity_range: { required_bytes: 4 * MiB } });
-    await expectGrpcError(csi.controller.CreateVolume({ name: 'same', volume_capabilities: [cap], capacity_range: { required_bytes: 8 * MiB } }), 'ALREADY_EXISTS');
+    await expectGrpcError(
+      csi.controller.CreateVolume({ name: 'same', volume_capabilities: [cap], capacity_range: { required_bytes: 8 * MiB } }),
+      'ALREADY_EXISTS',
+    );
     await expectGrpcError(csi.controller.ListVolumes({ starting_token: 'nope' }), 'ABORTED');
-    await expectGrpcError(csi.controller.ValidateVolumeCapabilities({ volume_id: 'vol-000000000000000000000000', volume_capabilities: [cap] }), 'NOT_FOUND');
+    await expectGrpcError(
+      csi.controller.ValidateVolumeCapabilities({ volume_id: 'vol-000000000000000000000000', volume_capabilities: [cap] }),
+      'NOT_FOUND',
+    );
     // Hostile ids are not paths: deleting "../../etc" is a no-op on a volume that cannot exist.
     await csi.controller.DeleteVolume({ volume_id: '../../../../../../etc' });
     expect((await stat('/etc')).isDirectory()).toBe(true);
@@ -226,7 +271,11 @@ describe('loop backend', () => {
       csi.node.NodeStageVolume({ volume_id: '../../etc', staging_target_path: '/tmp', volume_capability: cap }),
       'NOT_FOUND',
     );
-    const { volume } = await csi.controller.CreateVolume({ name: 'same', volume_capabilities: [cap], capacity_range: { required_bytes: 4 * MiB } });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'same',
+      volume_capabilities: [cap],
+      capacity_range: { required_bytes: 4 * MiB },
+    });
     await csi.controller.DeleteVolume({ volume_id: volume!.volume_id });
   });
 

@@ -62,7 +62,11 @@ describe('Prometheus metrics', () => {
 
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);
-    const { volume } = await csi.controller.CreateVolume({ name: 'metrics-1', volume_capabilities: [MOUNT_CAP], capacity_range: { required_bytes: 16 << 20 } });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'metrics-1',
+      volume_capabilities: [MOUNT_CAP],
+      capacity_range: { required_bytes: 16 << 20 },
+    });
     const id = volume!.volume_id;
     cleanup.defer(unlessGone(() => csi.controller.DeleteVolume({ volume_id: id })));
     cleanup.defer(unlessGone(() => csi.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging })));
@@ -102,7 +106,15 @@ describe('--metrics-address at start-up', () => {
   it('refuses a malformed address with one line naming it', async () => {
     const dir = await makeTempDir('metrics-bad');
     try {
-      const r = await runCli(['serve', '--endpoint', join(dir, 'csi.sock'), '--pool-dir', join(dir, 'pool'), '--metrics-address', 'localhost']);
+      const r = await runCli([
+        'serve',
+        '--endpoint',
+        join(dir, 'csi.sock'),
+        '--pool-dir',
+        join(dir, 'pool'),
+        '--metrics-address',
+        'localhost',
+      ]);
       expect(r.code).toBe(2);
       expect(r.stderr).toBe('rexcsi: --metrics-address="localhost": expected host:port, e.g. 127.0.0.1:9808 or :9808\n');
     } finally {
@@ -116,7 +128,15 @@ describe('--metrics-address at start-up', () => {
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const port = (busy.address() as { port: number }).port;
     try {
-      const r = await runCli(['serve', '--endpoint', join(dir, 'csi.sock'), '--pool-dir', join(dir, 'pool'), '--metrics-address', `127.0.0.1:${port}`]);
+      const r = await runCli([
+        'serve',
+        '--endpoint',
+        join(dir, 'csi.sock'),
+        '--pool-dir',
+        join(dir, 'pool'),
+        '--metrics-address',
+        `127.0.0.1:${port}`,
+      ]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toBe(`rexcsi: --metrics-address=127.0.0.1:${port}: cannot listen (EADDRINUSE)\n`);
       expect(existsSync(join(dir, 'csi.sock'))).toBe(false);

@@ -125,7 +125,7 @@ describe('run', () => {
 
   it('explains a failure with stdout when the tool wrote nothing to stderr', async () => {
     const e = (await run('sh', ['-c', 'echo "why it failed"; exit 1']).catch((x: unknown) => x)) as ExecError;
-    expect([e.stderr, e.message]).toEqual(['', "sh -c echo \"why it failed\"; exit 1 failed (exit 1): why it failed"]);
+    expect([e.stderr, e.message]).toEqual(['', 'sh -c echo "why it failed"; exit 1 failed (exit 1): why it failed']);
   });
 
   it('accepts the exit codes listed in okExitCodes', async () => {

@@ -46,14 +46,36 @@ async function outcome(call: Promise<unknown>): Promise<string> {
     return 'OK';
   } catch (e) {
     if (!isServiceError(e)) throw e;
-    return ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'][e.code] ?? String(e.code);
+    return (
+      [
+        'OK',
+        'CANCELLED',
+        'UNKNOWN',
+        'INVALID_ARGUMENT',
+        'DEADLINE_EXCEEDED',
+        'NOT_FOUND',
+        'ALREADY_EXISTS',
+        'PERMISSION_DENIED',
+        'RESOURCE_EXHAUSTED',
+        'FAILED_PRECONDITION',
+        'ABORTED',
+        'OUT_OF_RANGE',
+        'UNIMPLEMENTED',
+        'INTERNAL',
+        'UNAVAILABLE',
+        'DATA_LOSS',
+        'UNAUTHENTICATED',
+      ][e.code] ?? String(e.code)
+    );
   }
 }
 
 describe('secret redaction in the logs', () => {
   it('every field the proto marks csi_secret is a "secrets" map, which redactSecrets covers', () => {
     const proto = readFileSync(PROTO_PATH, 'utf8');
-    const secretFields = [...proto.matchAll(/^\s*(?:map<[^>]+>|\S+)\s+(\w+)\s*=\s*\d+\s*\[\s*\(csi_secret\)\s*=\s*true\s*\]/gm)].map((m) => m[1]);
+    const secretFields = [...proto.matchAll(/^\s*(?:map<[^>]+>|\S+)\s+(\w+)\s*=\s*\d+\s*\[\s*\(csi_secret\)\s*=\s*true\s*\]/gm)].map(
+      (m) => m[1],
+    );
     expect(secretFields.length).toBeGreaterThanOrEqual(15);
     for (const name of secretFields) expect(name).toMatch(/secrets$/);
   });
@@ -63,7 +85,12 @@ describe('secret redaction in the logs', () => {
     const target = join(plugin.dir, 'target');
     await mkdir(staging);
 
-    const created = await csi.controller.CreateVolume({ name: 'redact-1', volume_capabilities: [MOUNT_CAP], capacity_range: { required_bytes: 8 << 20 }, secrets: secrets('CreateVolume') });
+    const created = await csi.controller.CreateVolume({
+      name: 'redact-1',
+      volume_capabilities: [MOUNT_CAP],
+      capacity_range: { required_bytes: 8 << 20 },
+      secrets: secrets('CreateVolume'),
+    });
     const id = created.volume!.volume_id;
     cleanup.defer(unlessGone(() => csi.controller.DeleteVolume({ volume_id: id })));
     cleanup.defer(unlessGone(() => csi.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging })));
@@ -73,22 +100,87 @@ describe('secret redaction in the logs', () => {
     const g = csi.groupController;
     const n = csi.node;
     const calls: [string, () => Promise<unknown>][] = [
-      ['ValidateVolumeCapabilities', () => c.ValidateVolumeCapabilities({ volume_id: id, volume_capabilities: [MOUNT_CAP], secrets: secrets('ValidateVolumeCapabilities') })],
-      ['ControllerPublishVolume', () => c.ControllerPublishVolume({ volume_id: id, node_id: plugin.nodeId, volume_capability: MOUNT_CAP, secrets: secrets('ControllerPublishVolume') })],
-      ['NodeStageVolume', () => n.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT_CAP, secrets: secrets('NodeStageVolume') })],
-      ['NodePublishVolume', () => n.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: MOUNT_CAP, secrets: secrets('NodePublishVolume') })],
-      ['NodeExpandVolume', () => n.NodeExpandVolume({ volume_id: id, volume_path: target, capacity_range: { required_bytes: 16 << 20 }, secrets: secrets('NodeExpandVolume') })],
-      ['ControllerExpandVolume', () => c.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 16 << 20 }, secrets: secrets('ControllerExpandVolume') })],
-      ['ControllerModifyVolume', () => c.ControllerModifyVolume({ volume_id: id, mutable_parameters: { iops: '3000' }, secrets: secrets('ControllerModifyVolume') })],
+      [
+        'ValidateVolumeCapabilities',
+        () =>
+          c.ValidateVolumeCapabilities({ volume_id: id, volume_capabilities: [MOUNT_CAP], secrets: secrets('ValidateVolumeCapabilities') }),
+      ],
+      [
+        'ControllerPublishVolume',
+        () =>
+          c.ControllerPublishVolume({
+            volume_id: id,
+            node_id: plugin.nodeId,
+            volume_capability: MOUNT_CAP,
+            secrets: secrets('ControllerPublishVolume'),
+          }),
+      ],
+      [
+        'NodeStageVolume',
+        () =>
+          n.NodeStageVolume({
+            volume_id: id,
+            staging_target_path: staging,
+            volume_capability: MOUNT_CAP,
+            secrets: secrets('NodeStageVolume'),
+          }),
+      ],
+      [
+        'NodePublishVolume',
+        () =>
+          n.NodePublishVolume({
+            volume_id: id,
+            staging_target_path: staging,
+            target_path: target,
+            volume_capability: MOUNT_CAP,
+            secrets: secrets('NodePublishVolume'),
+          }),
+      ],
+      [
+        'NodeExpandVolume',
+        () =>
+          n.NodeExpandVolume({
+            volume_id: id,
+            volume_path: target,
+            capacity_range: { required_bytes: 16 << 20 },
+            secrets: secrets('NodeExpandVolume'),
+          }),
+      ],
+      [
+        'ControllerExpandVolume',
+        () =>
+          c.ControllerExpandVolume({
+            volume_id: id,
+            capacity_range: { required_bytes: 16 << 20 },
+            secrets: secrets('ControllerExpandVolume'),
+          }),
+      ],
+      [
+        'ControllerModifyVolume',
+        () => c.ControllerModifyVolume({ volume_id: id, mutable_parameters: { iops: '3000' }, secrets: secrets('ControllerModifyVolume') }),
+      ],
       ['CreateSnapshot', () => c.CreateSnapshot({ name: 'redact-snap', source_volume_id: id, secrets: secrets('CreateSnapshot') })],
       ['ListSnapshots', () => c.ListSnapshots({ source_volume_id: id, secrets: secrets('ListSnapshots') })],
       ['DeleteSnapshot', () => c.DeleteSnapshot({ snapshot_id: 'snap-none', secrets: secrets('DeleteSnapshot') })],
-      ['CreateVolumeGroupSnapshot', () => g.CreateVolumeGroupSnapshot({ name: 'redact-group', source_volume_ids: [id], secrets: secrets('CreateVolumeGroupSnapshot') })],
-      ['GetVolumeGroupSnapshot', () => g.GetVolumeGroupSnapshot({ group_snapshot_id: 'group-none', secrets: secrets('GetVolumeGroupSnapshot') })],
-      ['DeleteVolumeGroupSnapshot', () => g.DeleteVolumeGroupSnapshot({ group_snapshot_id: 'group-none', snapshot_ids: [], secrets: secrets('DeleteVolumeGroupSnapshot') })],
+      [
+        'CreateVolumeGroupSnapshot',
+        () => g.CreateVolumeGroupSnapshot({ name: 'redact-group', source_volume_ids: [id], secrets: secrets('CreateVolumeGroupSnapshot') }),
+      ],
+      [
+        'GetVolumeGroupSnapshot',
+        () => g.GetVolumeGroupSnapshot({ group_snapshot_id: 'group-none', secrets: secrets('GetVolumeGroupSnapshot') }),
+      ],
+      [
+        'DeleteVolumeGroupSnapshot',
+        () =>
+          g.DeleteVolumeGroupSnapshot({ group_snapshot_id: 'group-none', snapshot_ids: [], secrets: secrets('DeleteVolumeGroupSnapshot') }),
+      ],
       ['NodeUnpublishVolume', () => n.NodeUnpublishVolume({ volume_id: id, target_path: target })],
       ['NodeUnstageVolume', () => n.NodeUnstageVolume({ volume_id: id, staging_target_path: staging })],
-      ['ControllerUnpublishVolume', () => c.ControllerUnpublishVolume({ volume_id: id, node_id: plugin.nodeId, secrets: secrets('ControllerUnpublishVolume') })],
+      [
+        'ControllerUnpublishVolume',
+        () => c.ControllerUnpublishVolume({ volume_id: id, node_id: plugin.nodeId, secrets: secrets('ControllerUnpublishVolume') }),
+      ],
       ['DeleteVolume', () => c.DeleteVolume({ volume_id: id, secrets: secrets('DeleteVolume') })],
       // A request the plugin rejects is logged too (at debug, before validation): still redacted.
       ['CreateVolume', () => c.CreateVolume({ name: '', secrets: secrets('CreateVolume-invalid') })],
@@ -96,7 +188,14 @@ describe('secret redaction in the logs', () => {
     const outcomes: Record<string, string> = {};
     for (const [method, call] of calls) outcomes[method] = await outcome(call());
     // The volume went through its whole life, so the secrets reached the backend calls, not just validation.
-    expect(outcomes).toMatchObject({ NodeStageVolume: 'OK', NodePublishVolume: 'OK', NodeUnpublishVolume: 'OK', NodeUnstageVolume: 'OK', DeleteVolume: 'OK', CreateVolume: 'INVALID_ARGUMENT' });
+    expect(outcomes).toMatchObject({
+      NodeStageVolume: 'OK',
+      NodePublishVolume: 'OK',
+      NodeUnpublishVolume: 'OK',
+      NodeUnstageVolume: 'OK',
+      DeleteVolume: 'OK',
+      CreateVolume: 'INVALID_ARGUMENT',
+    });
     console.log(`RPCs with secrets and their outcome on this branch: ${JSON.stringify(outcomes)}`);
 
     const output = plugin.logs();
@@ -136,8 +235,13 @@ describe('readable log lines', () => {
       const c = csiClients(p.endpoint);
       await outcome(c.controller.ControllerGetVolume({ volume_id: 'vol-text-missing' }));
       c.close();
-      const line = p.logs().split('\n').find((l) => l.includes('ControllerGetVolume'));
-      expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}ControllerGetVolume method=ControllerGetVolume volume=vol-text-missing code=NOT_FOUND ms=[\d.]+ req=\d+ error=/);
+      const line = p
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('ControllerGetVolume'));
+      expect(line).toMatch(
+        /^\d\d:\d\d:\d\d\.\d{3} WARN {2}ControllerGetVolume method=ControllerGetVolume volume=vol-text-missing code=NOT_FOUND ms=[\d.]+ req=\d+ error=/,
+      );
       expect(p.logs()).not.toMatch(/^\{/m);
     } finally {
       await p.cleanup();
@@ -171,7 +275,12 @@ describe('secret redaction in the logs (ebs backend, moto_server)', () => {
     await mkdir(staging);
     const before = secretValues.length;
 
-    const created = await ctl.CreateVolume({ name: 'redact-ebs-1', volume_capabilities: [MOUNT_CAP], capacity_range: { required_bytes: GiB }, secrets: secrets('ebs-CreateVolume') });
+    const created = await ctl.CreateVolume({
+      name: 'redact-ebs-1',
+      volume_capabilities: [MOUNT_CAP],
+      capacity_range: { required_bytes: GiB },
+      secrets: secrets('ebs-CreateVolume'),
+    });
     const id = created.volume!.volume_id;
     const volume_context = created.volume!.volume_context ?? {}; // fsType: the node formats only what was created for mount
     local.defer(unlessGone(() => ctl.DeleteVolume({ volume_id: id })));
@@ -183,25 +292,73 @@ describe('secret redaction in the logs (ebs backend, moto_server)', () => {
     let snapshotId = 'snap-00000000';
     let modified: unknown[] = [];
     const calls: [string, () => Promise<unknown>][] = [
-      ['ValidateVolumeCapabilities', () => ctl.ValidateVolumeCapabilities({ volume_id: id, volume_capabilities: [MOUNT_CAP], secrets: secrets('ebs-ValidateVolumeCapabilities') })],
+      [
+        'ValidateVolumeCapabilities',
+        () =>
+          ctl.ValidateVolumeCapabilities({
+            volume_id: id,
+            volume_capabilities: [MOUNT_CAP],
+            secrets: secrets('ebs-ValidateVolumeCapabilities'),
+          }),
+      ],
       [
         'ControllerPublishVolume',
         async () => {
-          const res = await ctl.ControllerPublishVolume({ volume_id: id, node_id: w.instanceId, volume_capability: MOUNT_CAP, secrets: secrets('ebs-ControllerPublishVolume') });
+          const res = await ctl.ControllerPublishVolume({
+            volume_id: id,
+            node_id: w.instanceId,
+            volume_capability: MOUNT_CAP,
+            secrets: secrets('ebs-ControllerPublishVolume'),
+          });
           devicePath = res.publish_context?.['devicePath'] ?? '';
         },
       ],
-      ['NodeStageVolume', () => n.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: MOUNT_CAP, publish_context: { devicePath }, volume_context, secrets: secrets('ebs-NodeStageVolume') })],
-      ['NodePublishVolume', () => n.NodePublishVolume({ volume_id: id, staging_target_path: staging, target_path: target, volume_capability: MOUNT_CAP, publish_context: { devicePath }, volume_context, secrets: secrets('ebs-NodePublishVolume') })],
+      [
+        'NodeStageVolume',
+        () =>
+          n.NodeStageVolume({
+            volume_id: id,
+            staging_target_path: staging,
+            volume_capability: MOUNT_CAP,
+            publish_context: { devicePath },
+            volume_context,
+            secrets: secrets('ebs-NodeStageVolume'),
+          }),
+      ],
+      [
+        'NodePublishVolume',
+        () =>
+          n.NodePublishVolume({
+            volume_id: id,
+            staging_target_path: staging,
+            target_path: target,
+            volume_capability: MOUNT_CAP,
+            publish_context: { devicePath },
+            volume_context,
+            secrets: secrets('ebs-NodePublishVolume'),
+          }),
+      ],
       [
         'ControllerModifyVolume',
         async () => {
-          await ctl.ControllerModifyVolume({ volume_id: id, mutable_parameters: { type: 'io2', iops: '200' }, secrets: secrets('ebs-ControllerModifyVolume') });
+          await ctl.ControllerModifyVolume({
+            volume_id: id,
+            mutable_parameters: { type: 'io2', iops: '200' },
+            secrets: secrets('ebs-ControllerModifyVolume'),
+          });
           const v = await w.describe(id);
           modified = [v?.VolumeType, v?.Iops];
         },
       ],
-      ['ControllerExpandVolume', () => ctl.ControllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 2 * GiB }, secrets: secrets('ebs-ControllerExpandVolume') })],
+      [
+        'ControllerExpandVolume',
+        () =>
+          ctl.ControllerExpandVolume({
+            volume_id: id,
+            capacity_range: { required_bytes: 2 * GiB },
+            secrets: secrets('ebs-ControllerExpandVolume'),
+          }),
+      ],
       [
         'CreateSnapshot',
         async () => {
@@ -213,7 +370,10 @@ describe('secret redaction in the logs (ebs backend, moto_server)', () => {
       ['DeleteSnapshot', () => ctl.DeleteSnapshot({ snapshot_id: snapshotId, secrets: secrets('ebs-DeleteSnapshot') })],
       ['NodeUnpublishVolume', () => n.NodeUnpublishVolume({ volume_id: id, target_path: target })],
       ['NodeUnstageVolume', () => n.NodeUnstageVolume({ volume_id: id, staging_target_path: staging })],
-      ['ControllerUnpublishVolume', () => ctl.ControllerUnpublishVolume({ volume_id: id, node_id: w.instanceId, secrets: secrets('ebs-ControllerUnpublishVolume') })],
+      [
+        'ControllerUnpublishVolume',
+        () => ctl.ControllerUnpublishVolume({ volume_id: id, node_id: w.instanceId, secrets: secrets('ebs-ControllerUnpublishVolume') }),
+      ],
       ['DeleteVolume', () => ctl.DeleteVolume({ volume_id: id, secrets: secrets('ebs-DeleteVolume') })],
     ];
     const outcomes: Record<string, string> = {};
@@ -235,7 +395,11 @@ describe('secret redaction in the logs (ebs backend, moto_server)', () => {
     for (const method of ['ControllerPublishVolume', 'ControllerUnpublishVolume', 'ControllerModifyVolume']) {
       const logged = requests.filter((l) => l.method === method);
       expect(logged.length, `debug request line for ${method}`).toBeGreaterThan(0);
-      for (const l of logged) expect((l.request as { secrets?: Record<string, string> }).secrets).toEqual({ password: '***redacted***', token: '***redacted***' });
+      for (const l of logged)
+        expect((l.request as { secrets?: Record<string, string> }).secrets).toEqual({
+          password: '***redacted***',
+          token: '***redacted***',
+        });
     }
   });
 });

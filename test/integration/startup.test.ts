@@ -22,7 +22,11 @@ describe('identity and modes', () => {
       const csi = csiClients(plugin.endpoint);
       try {
         const info = await csi.identity.GetPluginInfo({});
-        expect(info).toEqual({ name: 'loop.rexcsi.io', vendor_version: VERSION, manifest: { backend: 'loop', modes: mode === 'both' ? 'controller,node' : mode } });
+        expect(info).toEqual({
+          name: 'loop.rexcsi.io',
+          vendor_version: VERSION,
+          manifest: { backend: 'loop', modes: mode === 'both' ? 'controller,node' : mode },
+        });
         const caps = (await csi.identity.GetPluginCapabilities({})).capabilities.map((c) => c.service?.type);
         expect(caps.includes('CONTROLLER_SERVICE')).toBe(mode !== 'node');
         expect(caps).toContain('VOLUME_ACCESSIBILITY_CONSTRAINTS');
@@ -62,16 +66,32 @@ describe('a node service without privileges', () => {
     const dir = await makeTempDir('unprivileged');
     for (const d of ['pool', 'sock']) await mkdir(join(dir, d), { recursive: true });
     for (const d of ['', 'pool', 'sock']) await chmod(join(dir, d), 0o777); // nobody must reach its pool and socket dir
-    const proc = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, PLUGIN_MAIN, 'serve', '--pool-dir', join(dir, 'pool')], {
-      env: { ...process.env, CSI_ENDPOINT: `unix://${join(dir, 'sock', 'csi.sock')}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        '--inh-caps=-all',
+        '--bounding-set=-all',
+        process.execPath,
+        PLUGIN_MAIN,
+        'serve',
+        '--pool-dir',
+        join(dir, 'pool'),
+      ],
+      {
+        env: { ...process.env, CSI_ENDPOINT: `unix://${join(dir, 'sock', 'csi.sock')}` },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
     proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
     try {
       const deadline = Date.now() + 20_000;
-      while (!out.includes('"msg":"serving"') && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!out.includes('"msg":"serving"') && Date.now() < deadline && proc.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       expect(out, out).toContain('"msg":"serving"');
       const warnings = out.split('\n').filter((l) => l.includes('node service cannot work'));
       expect(warnings).toHaveLength(1);

@@ -62,7 +62,13 @@ const loop: MesosBackend = {
   nodeIdFrom: 'MESOS_AGENT_ID',
   async start({ csiVersions, agentId }) {
     // No --node-id: the node id must come from MESOS_AGENT_ID, as Mesos starts the plugin.
-    const plugin = await startPlugin({ name: 'mesos-loop', nodeId: null, env: { MESOS_AGENT_ID: agentId }, args: ['--csi-versions', csiVersions], ready: readyFor(csiVersions) });
+    const plugin = await startPlugin({
+      name: 'mesos-loop',
+      nodeId: null,
+      env: { MESOS_AGENT_ID: agentId },
+      args: ['--csi-versions', csiVersions],
+      ready: readyFor(csiVersions),
+    });
     return { plugin, nodeId: agentId, stop: () => plugin.cleanup() };
   },
 };
@@ -138,7 +144,18 @@ const glusterfs: MesosBackend = {
         name: `mesos-glusterfs-${csiVersions}`,
         nodeId: null,
         env: { MESOS_AGENT_ID: agentId },
-        args: ['--gluster-server', g.host, '--hosting-volume', HOSTING, '--glusterd-socket', g.socket, '--gluster-work-dir', join(dir, 'work'), '--csi-versions', csiVersions],
+        args: [
+          '--gluster-server',
+          g.host,
+          '--hosting-volume',
+          HOSTING,
+          '--glusterd-socket',
+          g.socket,
+          '--gluster-work-dir',
+          join(dir, 'work'),
+          '--csi-versions',
+          csiVersions,
+        ],
         ready: readyFor(csiVersions),
         readyTimeoutMs: 60_000,
       });

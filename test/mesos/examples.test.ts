@@ -14,7 +14,13 @@ const DIR = join(REPO_ROOT, 'examples', 'mesos');
 const BACKENDS = ['loop', 'ebs', 'glusterfs', 'efs'];
 const JAVA_TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 const CSI_SERVICES = ['CONTROLLER_SERVICE', 'NODE_SERVICE'];
-const ACCESS_MODES = ['SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY', 'MULTI_NODE_SINGLE_WRITER', 'MULTI_NODE_MULTI_WRITER'];
+const ACCESS_MODES = [
+  'SINGLE_NODE_WRITER',
+  'SINGLE_NODE_READER_ONLY',
+  'MULTI_NODE_READER_ONLY',
+  'MULTI_NODE_SINGLE_WRITER',
+  'MULTI_NODE_MULTI_WRITER',
+];
 
 type Json = unknown;
 type Problems = string[];
@@ -44,7 +50,10 @@ export function checkVolumeCapability(x: Json, where: string, out: Problems, opt
     else {
       onlyFields(mount, ['fs_type', 'mount_flags'], `${where}.mount`, out);
       if (mount['fs_type'] !== undefined && typeof mount['fs_type'] !== 'string') out.push(`${where}.mount.fs_type: not a string`);
-      if (mount['mount_flags'] !== undefined && !(Array.isArray(mount['mount_flags']) && mount['mount_flags'].every((f) => typeof f === 'string'))) {
+      if (
+        mount['mount_flags'] !== undefined &&
+        !(Array.isArray(mount['mount_flags']) && mount['mount_flags'].every((f) => typeof f === 'string'))
+      ) {
         out.push(`${where}.mount.mount_flags: not a list of strings`);
       }
     }
@@ -85,13 +94,15 @@ export function checkResourceProviderConfig(x: Json): Problems {
   if (x['type'] !== 'org.apache.mesos.rp.local.storage') out.push('type: org.apache.mesos.rp.local.storage');
   if (typeof x['name'] !== 'string' || !/^[a-zA-Z0-9_.-]+$/.test(x['name'])) out.push('name: a plain name');
   for (const [i, r] of ((x['default_reservations'] as Json[] | undefined) ?? []).entries()) {
-    if (!isObject(r) || !['DYNAMIC', 'STATIC'].includes(String(r['type'])) || typeof r['role'] !== 'string') out.push(`default_reservations[${i}]: {type, role}`);
+    if (!isObject(r) || !['DYNAMIC', 'STATIC'].includes(String(r['type'])) || typeof r['role'] !== 'string')
+      out.push(`default_reservations[${i}]: {type, role}`);
   }
   const storage = x['storage'];
   if (!isObject(storage)) return [...out, 'storage: missing'];
   onlyFields(storage, ['plugin', 'reconciliation_interval_seconds'], 'storage', out);
   const interval = storage['reconciliation_interval_seconds'];
-  if (interval !== undefined && !(typeof interval === 'number' && interval > 0)) out.push('storage.reconciliation_interval_seconds: a positive number');
+  if (interval !== undefined && !(typeof interval === 'number' && interval > 0))
+    out.push('storage.reconciliation_interval_seconds: a positive number');
   const plugin = storage['plugin'];
   if (!isObject(plugin)) return [...out, 'storage.plugin: missing'];
   onlyFields(plugin, ['type', 'name', 'containers'], 'storage.plugin', out);
@@ -113,9 +124,11 @@ export function checkResourceProviderConfig(x: Json): Problems {
     }
     const cmd = c['command'];
     if (!isObject(cmd) || typeof cmd['value'] !== 'string') out.push(`${w}.command.value: missing`);
-    else if (cmd['shell'] === false && !(Array.isArray(cmd['arguments']) && cmd['arguments'].length > 0)) out.push(`${w}.command.arguments: argv[0] first when shell is false`);
+    else if (cmd['shell'] === false && !(Array.isArray(cmd['arguments']) && cmd['arguments'].length > 0))
+      out.push(`${w}.command.arguments: argv[0] first when shell is false`);
     for (const [j, r] of ((c['resources'] as Json[] | undefined) ?? []).entries()) {
-      if (!isObject(r) || typeof r['name'] !== 'string' || r['type'] !== 'SCALAR' || !isObject(r['scalar'])) out.push(`${w}.resources[${j}]: {name, type: SCALAR, scalar}`);
+      if (!isObject(r) || typeof r['name'] !== 'string' || r['type'] !== 'SCALAR' || !isObject(r['scalar']))
+        out.push(`${w}.resources[${j}]: {name, type: SCALAR, scalar}`);
     }
   }
   // The SLRP needs both services, and Mesos fails unless GetPluginCapabilities has CONTROLLER_SERVICE.
@@ -133,11 +146,17 @@ export function checkCsiPluginConfig(x: Json): Problems {
   if (!Array.isArray(endpoints) || endpoints.length === 0) out.push('endpoints: at least one (or containers for a plugin Mesos launches)');
   else {
     for (const [i, e] of endpoints.entries()) {
-      if (!isObject(e) || !CSI_SERVICES.includes(String(e['csi_service'])) || typeof e['endpoint'] !== 'string' || !e['endpoint'].startsWith('unix:///')) {
+      if (
+        !isObject(e) ||
+        !CSI_SERVICES.includes(String(e['csi_service'])) ||
+        typeof e['endpoint'] !== 'string' ||
+        !e['endpoint'].startsWith('unix:///')
+      ) {
         out.push(`endpoints[${i}]: {csi_service, endpoint: unix:///...}`);
       }
     }
-    if (!endpoints.some((e) => isObject(e) && e['csi_service'] === 'NODE_SERVICE')) out.push('endpoints: the volume/csi isolator needs NODE_SERVICE');
+    if (!endpoints.some((e) => isObject(e) && e['csi_service'] === 'NODE_SERVICE'))
+      out.push('endpoints: the volume/csi isolator needs NODE_SERVICE');
   }
   if (typeof x['target_path_root'] !== 'string' || !x['target_path_root'].startsWith('/')) out.push('target_path_root: an absolute path');
   if (x['target_path_exists'] !== undefined && typeof x['target_path_exists'] !== 'boolean') out.push('target_path_exists: a boolean');
@@ -151,12 +170,19 @@ export function checkTaskVolume(x: Json, pluginTypes: string[]): Problems {
   if (!['RW', 'RO'].includes(String(x['mode']))) out.push('mode: RW or RO');
   if (typeof x['container_path'] !== 'string') out.push('container_path: missing');
   const src = x['source'];
-  if (!isObject(src) || src['type'] !== 'CSI_VOLUME' || !isObject(src['csi_volume'])) return [...out, 'source: {type: CSI_VOLUME, csi_volume}'];
+  if (!isObject(src) || src['type'] !== 'CSI_VOLUME' || !isObject(src['csi_volume']))
+    return [...out, 'source: {type: CSI_VOLUME, csi_volume}'];
   const csi = src['csi_volume'];
-  if (!pluginTypes.includes(String(csi['plugin_name']))) out.push(`source.csi_volume.plugin_name: one of the configured plugin types (${pluginTypes.join(', ')})`);
+  if (!pluginTypes.includes(String(csi['plugin_name'])))
+    out.push(`source.csi_volume.plugin_name: one of the configured plugin types (${pluginTypes.join(', ')})`);
   const sp = csi['static_provisioning'];
   if (!isObject(sp) || typeof sp['volume_id'] !== 'string') return [...out, 'source.csi_volume.static_provisioning.volume_id: missing'];
-  onlyFields(sp, ['volume_id', 'volume_capability', 'readonly', 'volume_context', 'node_stage_secrets', 'node_publish_secrets'], 'static_provisioning', out);
+  onlyFields(
+    sp,
+    ['volume_id', 'volume_capability', 'readonly', 'volume_context', 'node_stage_secrets', 'node_publish_secrets'],
+    'static_provisioning',
+    out,
+  );
   checkVolumeCapability(sp['volume_capability'], 'static_provisioning.volume_capability', out, { blockAllowed: true });
   return out;
 }
@@ -166,7 +192,8 @@ export function checkMarathonApp(x: Json, pluginTypes: string[]): Problems {
   const out: Problems = [];
   if (!isObject(x) || typeof x['id'] !== 'string') return ['id: missing'];
   const container = x['container'];
-  if (!isObject(container) || container['type'] !== 'MESOS') return [...out, 'container.type: MESOS (CSI volumes need the Mesos containerizer)'];
+  if (!isObject(container) || container['type'] !== 'MESOS')
+    return [...out, 'container.type: MESOS (CSI volumes need the Mesos containerizer)'];
   const volumes = (container['volumes'] as Json[] | undefined) ?? [];
   const csi = volumes.filter((v) => isObject(v) && isObject(v['external']) && v['external']['provider'] === 'csi');
   if (csi.length === 0) out.push('container.volumes: no external volume with provider csi');
@@ -176,7 +203,8 @@ export function checkMarathonApp(x: Json, pluginTypes: string[]): Problems {
     if (!['RW', 'RO'].includes(String(v['mode']).toUpperCase())) out.push('mode: RW or RO');
     if (typeof ext['name'] !== 'string') out.push('external.name: the volume id');
     const o = ext['options'];
-    if (!isObject(o) || !pluginTypes.includes(String(o['pluginName']))) out.push(`external.options.pluginName: one of ${pluginTypes.join(', ')}`);
+    if (!isObject(o) || !pluginTypes.includes(String(o['pluginName'])))
+      out.push(`external.options.pluginName: one of ${pluginTypes.join(', ')}`);
     const cap = isObject(o) ? o['capability'] : undefined;
     if (!isObject(cap) || !['mount', 'block'].includes(String(cap['accessType'])) || !ACCESS_MODES.includes(String(cap['accessMode']))) {
       out.push('external.options.capability: {accessType, accessMode}');
@@ -189,9 +217,9 @@ describe('examples/mesos', () => {
   it('disk-profiles.json is a URI disk profile document with a profile for every backend', async () => {
     const doc = await loadJson('disk-profiles.json');
     expect(checkProfileDocument(doc)).toEqual([]);
-    const types = Object.values((doc as { profile_matrix: Record<string, { csi_plugin_type_selector: { plugin_type: string } }> }).profile_matrix).map(
-      (p) => p.csi_plugin_type_selector.plugin_type,
-    );
+    const types = Object.values(
+      (doc as { profile_matrix: Record<string, { csi_plugin_type_selector: { plugin_type: string } }> }).profile_matrix,
+    ).map((p) => p.csi_plugin_type_selector.plugin_type);
     for (const b of BACKENDS) expect(types, b).toContain(`io.rexcsi.${b}`);
   });
 
@@ -209,7 +237,10 @@ describe('examples/mesos', () => {
       expect(rp.storage.plugin.type, file).toBe(`io.rexcsi.${backend}`);
       // Parsed by the plugin's own parser with the environment Mesos gives the container.
       if (findBackend(backend)) {
-        const config = parseServeConfig(argv.slice(2), { CSI_ENDPOINT: 'unix:///tmp/mesos-csi-XXXXXX/endpoint.sock', MESOS_AGENT_ID: 'agent-S1' });
+        const config = parseServeConfig(argv.slice(2), {
+          CSI_ENDPOINT: 'unix:///tmp/mesos-csi-XXXXXX/endpoint.sock',
+          MESOS_AGENT_ID: 'agent-S1',
+        });
         expect(config.nodeId, file).toBe('agent-S1');
         expect(config.socketPath, file).toBe('/tmp/mesos-csi-XXXXXX/endpoint.sock');
       } else {
@@ -247,7 +278,9 @@ describe('examples/mesos', () => {
     expect(flags['resource_provider_config_dir']).toMatch(/^\//);
     expect(flags['disk_profile_adaptor']).toBe('org_apache_mesos_UriDiskProfileAdaptor');
     expect(flags['modules']).toMatch(/^file:\/\/\/.*modules\.json$/);
-    const modules = (await loadJson('modules.json')) as { libraries: { file: string; modules: { name: string; parameters: { key: string; value: string }[] }[] }[] };
+    const modules = (await loadJson('modules.json')) as {
+      libraries: { file: string; modules: { name: string; parameters: { key: string; value: string }[] }[] }[];
+    };
     const adaptor = modules.libraries.flatMap((l) => l.modules).find((m) => m.name === flags['disk_profile_adaptor']);
     expect(adaptor).toBeDefined();
     expect(adaptor!.parameters.map((p) => p.key).sort()).toEqual(['poll_interval', 'uri']);
@@ -255,24 +288,56 @@ describe('examples/mesos', () => {
   });
 
   it('task-volume.json and marathon-app.json name a configured plugin and a valid capability', async () => {
-    const types = await Promise.all((await readdir(join(DIR, 'csi-plugins'))).map(async (f) => ((await loadJson(join('csi-plugins', f))) as { type: string }).type));
+    const types = await Promise.all(
+      (await readdir(join(DIR, 'csi-plugins'))).map(async (f) => ((await loadJson(join('csi-plugins', f))) as { type: string }).type),
+    );
     expect(checkTaskVolume(await loadJson('task-volume.json'), types)).toEqual([]);
     expect(checkMarathonApp(await loadJson('marathon-app.json'), types)).toEqual([]);
   });
 
   it('the checkers catch what Mesos would reject', () => {
-    expect(checkProfileDocument({ profile_matrix: { p: { csi_plugin_type_selector: { plugin_type: 'io.rexcsi.loop' }, volume_capabilities: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } } } })).toEqual([
-      'profile p.volume_capabilities: BLOCK disks are unsupported by the storage local resource provider',
-    ]);
-    expect(checkProfileDocument({ profile_matrix: { p: { volume_capability: {} } } })).toContain('profile p: unknown field volume_capability');
-    expect(checkResourceProviderConfig({ type: 'org.apache.mesos.rp.local.storage', name: 'x', storage: { plugin: { type: 'io.rexcsi.loop', name: 'x', containers: [{ services: ['NODE_SERVICE'], command: { value: 'x' } }] } } })).toEqual([
-      'storage.plugin.containers: no container provides CONTROLLER_SERVICE',
-    ]);
-    expect(checkCsiPluginConfig({ type: 'io.rexcsi.ebs', endpoints: [{ csi_service: 'NODE_SERVICE', endpoint: 'tcp://x' }], target_path_root: '/x' })).toEqual([
-      'endpoints[0]: {csi_service, endpoint: unix:///...}',
-    ]);
-    expect(checkTaskVolume({ mode: 'RW', container_path: 'd', source: { type: 'CSI_VOLUME', csi_volume: { plugin_name: 'other', static_provisioning: { volume_id: 'v', volume_capability: { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } } } } }, ['io.rexcsi.ebs'])).toEqual([
-      'source.csi_volume.plugin_name: one of the configured plugin types (io.rexcsi.ebs)',
-    ]);
+    expect(
+      checkProfileDocument({
+        profile_matrix: {
+          p: {
+            csi_plugin_type_selector: { plugin_type: 'io.rexcsi.loop' },
+            volume_capabilities: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+          },
+        },
+      }),
+    ).toEqual(['profile p.volume_capabilities: BLOCK disks are unsupported by the storage local resource provider']);
+    expect(checkProfileDocument({ profile_matrix: { p: { volume_capability: {} } } })).toContain(
+      'profile p: unknown field volume_capability',
+    );
+    expect(
+      checkResourceProviderConfig({
+        type: 'org.apache.mesos.rp.local.storage',
+        name: 'x',
+        storage: { plugin: { type: 'io.rexcsi.loop', name: 'x', containers: [{ services: ['NODE_SERVICE'], command: { value: 'x' } }] } },
+      }),
+    ).toEqual(['storage.plugin.containers: no container provides CONTROLLER_SERVICE']);
+    expect(
+      checkCsiPluginConfig({
+        type: 'io.rexcsi.ebs',
+        endpoints: [{ csi_service: 'NODE_SERVICE', endpoint: 'tcp://x' }],
+        target_path_root: '/x',
+      }),
+    ).toEqual(['endpoints[0]: {csi_service, endpoint: unix:///...}']);
+    expect(
+      checkTaskVolume(
+        {
+          mode: 'RW',
+          container_path: 'd',
+          source: {
+            type: 'CSI_VOLUME',
+            csi_volume: {
+              plugin_name: 'other',
+              static_provisioning: { volume_id: 'v', volume_capability: { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } },
+            },
+          },
+        },
+        ['io.rexcsi.ebs'],
+      ),
+    ).toEqual(['source.csi_volume.plugin_name: one of the configured plugin types (io.rexcsi.ebs)']);
   });
 });

@@ -166,7 +166,11 @@ export class MesosClient {
   }
 
   /** One call on a fresh connection, as Mesos makes a new gRPC client per call. */
-  private async v1<T>(name: string, fn: (c: CsiClients, o: { deadlineMs: number }) => Promise<T>, deadlineMs = this.deadlineMs): Promise<T> {
+  private async v1<T>(
+    name: string,
+    fn: (c: CsiClients, o: { deadlineMs: number }) => Promise<T>,
+    deadlineMs = this.deadlineMs,
+  ): Promise<T> {
     this.calls.push(`csi.v1.${name}`);
     const c = csiClients(this.opts.endpoint);
     try {
@@ -176,7 +180,11 @@ export class MesosClient {
     }
   }
 
-  private async v0<T>(name: string, fn: (c: CsiV0Clients, o: { deadlineMs: number }) => Promise<T>, deadlineMs = this.deadlineMs): Promise<T> {
+  private async v0<T>(
+    name: string,
+    fn: (c: CsiV0Clients, o: { deadlineMs: number }) => Promise<T>,
+    deadlineMs = this.deadlineMs,
+  ): Promise<T> {
     this.calls.push(`csi.v0.${name}`);
     const c = csiV0Clients(this.opts.endpoint);
     try {
@@ -227,8 +235,12 @@ export class MesosClient {
     const services = this.opts.services;
     const pluginCaps =
       version === 'v1'
-        ? (await this.v1('Identity/GetPluginCapabilities', (c, o) => c.identity.GetPluginCapabilities({}, o))).capabilities.map((x) => String(x.service?.type))
-        : (await this.v0('Identity/GetPluginCapabilities', (c, o) => c.identity.GetPluginCapabilities({}, o))).capabilities.map((x) => String(x.service?.type));
+        ? (await this.v1('Identity/GetPluginCapabilities', (c, o) => c.identity.GetPluginCapabilities({}, o))).capabilities.map((x) =>
+            String(x.service?.type),
+          )
+        : (await this.v0('Identity/GetPluginCapabilities', (c, o) => c.identity.GetPluginCapabilities({}, o))).capabilities.map((x) =>
+            String(x.service?.type),
+          );
     if (services.includes('CONTROLLER_SERVICE') && !pluginCaps.includes('CONTROLLER_SERVICE')) {
       throw new MesosFailure(`CONTROLLER_SERVICE plugin capability is not supported for CSI plugin type '${this.opts.pluginType}'`);
     }
@@ -304,8 +316,16 @@ export class MesosClient {
     if (!this.controllerCaps.has('GET_CAPACITY')) return 0;
     const parameters = profile.create_parameters ?? {};
     return this.needVersion() === 'v1'
-      ? (await this.v1('Controller/GetCapacity', (c, o) => c.controller.GetCapacity({ volume_capabilities: [v1Cap(profile.volume_capabilities)], parameters }, o))).available_capacity
-      : (await this.v0('Controller/GetCapacity', (c, o) => c.controller.GetCapacity({ volume_capabilities: [v0Cap(profile.volume_capabilities)], parameters }, o))).available_capacity;
+      ? (
+          await this.v1('Controller/GetCapacity', (c, o) =>
+            c.controller.GetCapacity({ volume_capabilities: [v1Cap(profile.volume_capabilities)], parameters }, o),
+          )
+        ).available_capacity
+      : (
+          await this.v0('Controller/GetCapacity', (c, o) =>
+            c.controller.GetCapacity({ volume_capabilities: [v0Cap(profile.volume_capabilities)], parameters }, o),
+          )
+        ).available_capacity;
   }
 
   /** One reconciliation round: the volumes (pre-existing RAW disks) and each profile's capacity. */
@@ -323,8 +343,13 @@ export class MesosClient {
    * retried on DEADLINE_EXCEEDED/UNAVAILABLE. `firstDeadlineMs` shortens the first attempt's deadline, to
    * stand in for an operation slower than Mesos' 60 s.
    */
-  async createDisk(profile: DiskProfile, sizeMB: number, opts: { name?: string; firstDeadlineMs?: number; beforeRetry?: () => Promise<void> } = {}) {
-    if (!this.controllerCaps.has('CREATE_DELETE_VOLUME')) throw new MesosFailure('CREATE_DELETE_VOLUME controller capability is not supported');
+  async createDisk(
+    profile: DiskProfile,
+    sizeMB: number,
+    opts: { name?: string; firstDeadlineMs?: number; beforeRetry?: () => Promise<void> } = {},
+  ) {
+    if (!this.controllerCaps.has('CREATE_DELETE_VOLUME'))
+      throw new MesosFailure('CREATE_DELETE_VOLUME controller capability is not supported');
     const name = opts.name ?? randomUUID();
     const bytes = sizeMB * 1024 * 1024;
     const parameters = profile.create_parameters ?? {};
@@ -334,15 +359,34 @@ export class MesosClient {
       const deadline = n === 0 && opts.firstDeadlineMs !== undefined ? opts.firstDeadlineMs : this.deadlineMs;
       const range = { required_bytes: bytes, limit_bytes: bytes };
       if (this.needVersion() === 'v1') {
-        const res = await this.v1('Controller/CreateVolume', (c, o) => c.controller.CreateVolume({ name, capacity_range: range, volume_capabilities: [v1Cap(cap)], parameters }, o), deadline);
-        return { id: res.volume?.volume_id ?? '', context: res.volume?.volume_context ?? {}, capacityBytes: res.volume?.capacity_bytes ?? 0 };
+        const res = await this.v1(
+          'Controller/CreateVolume',
+          (c, o) => c.controller.CreateVolume({ name, capacity_range: range, volume_capabilities: [v1Cap(cap)], parameters }, o),
+          deadline,
+        );
+        return {
+          id: res.volume?.volume_id ?? '',
+          context: res.volume?.volume_context ?? {},
+          capacityBytes: res.volume?.capacity_bytes ?? 0,
+        };
       }
-      const res = await this.v0('Controller/CreateVolume', (c, o) => c.controller.CreateVolume({ name, capacity_range: range, volume_capabilities: [v0Cap(cap)], parameters }, o), deadline);
+      const res = await this.v0(
+        'Controller/CreateVolume',
+        (c, o) => c.controller.CreateVolume({ name, capacity_range: range, volume_capabilities: [v0Cap(cap)], parameters }, o),
+        deadline,
+      );
       return { id: res.volume?.id ?? '', context: res.volume?.attributes ?? {}, capacityBytes: res.volume?.capacity_bytes ?? 0 };
     });
     if (result.id === '') throw new MesosFailure(`CreateVolume ${name} returned no volume id`);
     if (this.volumes.has(result.id)) throw new MesosFailure(`Volume with name '${name}' already exists`);
-    this.volumes.set(result.id, { state: 'CREATED', capability: cap, parameters, context: result.context, publishContext: {}, readonly: false });
+    this.volumes.set(result.id, {
+      state: 'CREATED',
+      capability: cap,
+      parameters,
+      context: result.context,
+      publishContext: {},
+      readonly: false,
+    });
     return { name, ...result, retries };
   }
 
@@ -355,23 +399,38 @@ export class MesosClient {
     const parameters = profile.create_parameters ?? {};
     if (this.needVersion() === 'v1') {
       const res = await this.v1('Controller/ValidateVolumeCapabilities', (c, o) =>
-        c.controller.ValidateVolumeCapabilities({ volume_id: volume.id, volume_capabilities: [v1Cap(cap)], volume_context: volume.context, parameters }, o),
+        c.controller.ValidateVolumeCapabilities(
+          { volume_id: volume.id, volume_capabilities: [v1Cap(cap)], volume_context: volume.context, parameters },
+          o,
+        ),
       );
       const confirmed = res.confirmed;
       if (!confirmed) throw new MesosFailure(`Validation failed for volume '${volume.id}': ${res.message}`);
-      if (!sameMap(confirmed.volume_context, volume.context)) throw new MesosFailure(`Validation failed for volume '${volume.id}': Mismatched volume context`);
+      if (!sameMap(confirmed.volume_context, volume.context))
+        throw new MesosFailure(`Validation failed for volume '${volume.id}': Mismatched volume context`);
       if (!confirmed.volume_capabilities.some((c) => capabilityKey(c) === capabilityKey(cap))) {
         throw new MesosFailure(`Validation failed for volume '${volume.id}': Unsupported volume capability`);
       }
-      if (!sameMap(confirmed.parameters, parameters)) throw new MesosFailure(`Validation failed for volume '${volume.id}': Mismatched parameters`);
+      if (!sameMap(confirmed.parameters, parameters))
+        throw new MesosFailure(`Validation failed for volume '${volume.id}': Mismatched parameters`);
     } else {
       const res = await this.v0('Controller/ValidateVolumeCapabilities', (c, o) =>
-        c.controller.ValidateVolumeCapabilities({ volume_id: volume.id, volume_capabilities: [v0Cap(cap)], volume_attributes: volume.context }, o),
+        c.controller.ValidateVolumeCapabilities(
+          { volume_id: volume.id, volume_capabilities: [v0Cap(cap)], volume_attributes: volume.context },
+          o,
+        ),
       );
       if (!res.supported) throw new MesosFailure(`Unsupported volume capability for volume '${volume.id}': ${res.message}`);
     }
     if (this.volumes.has(volume.id)) throw new MesosFailure(`Volume '${volume.id}' already validated`);
-    this.volumes.set(volume.id, { state: 'CREATED', capability: cap, parameters, context: volume.context, publishContext: {}, readonly: false });
+    this.volumes.set(volume.id, {
+      state: 'CREATED',
+      capability: cap,
+      parameters,
+      context: volume.context,
+      publishContext: {},
+      readonly: false,
+    });
   }
 
   // ---- using a disk: ControllerPublish -> NodeStage -> NodePublish
@@ -390,12 +449,34 @@ export class MesosClient {
       const nodeId = this.nodeId;
       v.publishContext =
         this.needVersion() === 'v1'
-          ? (await this.v1('Controller/ControllerPublishVolume', (c, o) =>
-              c.controller.ControllerPublishVolume({ volume_id: id, node_id: nodeId, volume_capability: v1Cap(v.capability), readonly: v.readonly, volume_context: v.context }, o),
-            )).publish_context
-          : (await this.v0('Controller/ControllerPublishVolume', (c, o) =>
-              c.controller.ControllerPublishVolume({ volume_id: id, node_id: nodeId, volume_capability: v0Cap(v.capability), readonly: v.readonly, volume_attributes: v.context }, o),
-            )).publish_info;
+          ? (
+              await this.v1('Controller/ControllerPublishVolume', (c, o) =>
+                c.controller.ControllerPublishVolume(
+                  {
+                    volume_id: id,
+                    node_id: nodeId,
+                    volume_capability: v1Cap(v.capability),
+                    readonly: v.readonly,
+                    volume_context: v.context,
+                  },
+                  o,
+                ),
+              )
+            ).publish_context
+          : (
+              await this.v0('Controller/ControllerPublishVolume', (c, o) =>
+                c.controller.ControllerPublishVolume(
+                  {
+                    volume_id: id,
+                    node_id: nodeId,
+                    volume_capability: v0Cap(v.capability),
+                    readonly: v.readonly,
+                    volume_attributes: v.context,
+                  },
+                  o,
+                ),
+              )
+            ).publish_info;
     }
     v.state = 'NODE_READY';
   }
@@ -409,11 +490,31 @@ export class MesosClient {
       await mkdir(staging, { recursive: true });
       if (this.needVersion() === 'v1') {
         await this.v1('Node/NodeStageVolume', (c, o) =>
-          c.node.NodeStageVolume({ volume_id: id, publish_context: v.publishContext, staging_target_path: staging, volume_capability: v1Cap(v.capability), volume_context: v.context, secrets }, o),
+          c.node.NodeStageVolume(
+            {
+              volume_id: id,
+              publish_context: v.publishContext,
+              staging_target_path: staging,
+              volume_capability: v1Cap(v.capability),
+              volume_context: v.context,
+              secrets,
+            },
+            o,
+          ),
         );
       } else {
         await this.v0('Node/NodeStageVolume', (c, o) =>
-          c.node.NodeStageVolume({ volume_id: id, publish_info: v.publishContext, staging_target_path: staging, volume_capability: v0Cap(v.capability), volume_attributes: v.context, node_stage_secrets: secrets }, o),
+          c.node.NodeStageVolume(
+            {
+              volume_id: id,
+              publish_info: v.publishContext,
+              staging_target_path: staging,
+              volume_capability: v0Cap(v.capability),
+              volume_attributes: v.context,
+              node_stage_secrets: secrets,
+            },
+            o,
+          ),
         );
       }
     }
@@ -435,14 +536,32 @@ export class MesosClient {
     if (this.needVersion() === 'v1') {
       await this.v1('Node/NodePublishVolume', (c, o) =>
         c.node.NodePublishVolume(
-          { volume_id: id, publish_context: v.publishContext, staging_target_path: staging, target_path: target, volume_capability: v1Cap(v.capability), readonly: v.readonly, volume_context: v.context, secrets },
+          {
+            volume_id: id,
+            publish_context: v.publishContext,
+            staging_target_path: staging,
+            target_path: target,
+            volume_capability: v1Cap(v.capability),
+            readonly: v.readonly,
+            volume_context: v.context,
+            secrets,
+          },
           o,
         ),
       );
     } else {
       await this.v0('Node/NodePublishVolume', (c, o) =>
         c.node.NodePublishVolume(
-          { volume_id: id, publish_info: v.publishContext, staging_target_path: staging, target_path: target, volume_capability: v0Cap(v.capability), readonly: v.readonly, volume_attributes: v.context, node_publish_secrets: secrets },
+          {
+            volume_id: id,
+            publish_info: v.publishContext,
+            staging_target_path: staging,
+            target_path: target,
+            volume_capability: v0Cap(v.capability),
+            readonly: v.readonly,
+            volume_attributes: v.context,
+            node_publish_secrets: secrets,
+          },
           o,
         ),
       );
@@ -482,7 +601,8 @@ export class MesosClient {
     if (this.nodeCaps.has('STAGE_UNSTAGE_VOLUME')) {
       const staging = this.paths.staging(id);
       if (!(await exists(staging))) throw new MesosFailure(`CHECK failed: staging path ${staging} does not exist`);
-      if (this.needVersion() === 'v1') await this.v1('Node/NodeUnstageVolume', (c, o) => c.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }, o));
+      if (this.needVersion() === 'v1')
+        await this.v1('Node/NodeUnstageVolume', (c, o) => c.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }, o));
       else await this.v0('Node/NodeUnstageVolume', (c, o) => c.node.NodeUnstageVolume({ volume_id: id, staging_target_path: staging }, o));
     }
     v.state = 'NODE_READY';
@@ -493,8 +613,14 @@ export class MesosClient {
     if (v.state !== 'NODE_READY') return;
     if (this.controllerCaps.has('PUBLISH_UNPUBLISH_VOLUME')) {
       const nodeId = this.nodeId ?? '';
-      if (this.needVersion() === 'v1') await this.v1('Controller/ControllerUnpublishVolume', (c, o) => c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: nodeId }, o));
-      else await this.v0('Controller/ControllerUnpublishVolume', (c, o) => c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: nodeId }, o));
+      if (this.needVersion() === 'v1')
+        await this.v1('Controller/ControllerUnpublishVolume', (c, o) =>
+          c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: nodeId }, o),
+        );
+      else
+        await this.v0('Controller/ControllerUnpublishVolume', (c, o) =>
+          c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: nodeId }, o),
+        );
       v.publishContext = {};
     }
     v.state = 'CREATED';
@@ -504,7 +630,10 @@ export class MesosClient {
    * DESTROY_DISK: Mesos deletes the contents of the target (not the target), then NodeUnpublish ->
    * NodeUnstage -> ControllerUnpublish -> DeleteVolume (retried), then drops its state and mount dirs.
    */
-  async destroyDisk(id: string, opts: { beforeDeleteRetry?: () => Promise<void>; firstDeleteDeadlineMs?: number } = {}): Promise<{ retries: number }> {
+  async destroyDisk(
+    id: string,
+    opts: { beforeDeleteRetry?: () => Promise<void>; firstDeleteDeadlineMs?: number } = {},
+  ): Promise<{ retries: number }> {
     const v = this.volume(id);
     if (v.state === 'PUBLISHED') await emptyDirectory(this.paths.target(id));
     await this.unpublish(id);
@@ -513,7 +642,8 @@ export class MesosClient {
     const { retries } = await this.retried(async (n) => {
       if (n > 0) await opts.beforeDeleteRetry?.();
       const deadline = n === 0 && opts.firstDeleteDeadlineMs !== undefined ? opts.firstDeleteDeadlineMs : this.deadlineMs;
-      if (this.needVersion() === 'v1') await this.v1('Controller/DeleteVolume', (c, o) => c.controller.DeleteVolume({ volume_id: id }, o), deadline);
+      if (this.needVersion() === 'v1')
+        await this.v1('Controller/DeleteVolume', (c, o) => c.controller.DeleteVolume({ volume_id: id }, o), deadline);
       else await this.v0('Controller/DeleteVolume', (c, o) => c.controller.DeleteVolume({ volume_id: id }, o), deadline);
     });
     await this.removeVolume(id);
@@ -534,11 +664,23 @@ export class MesosClient {
   /** A task's CSI_VOLUME with static_provisioning: NodeStage -> NodePublish, never ControllerPublish. */
   async publishExternal(
     volumeId: string,
-    provisioning: { capability: ProfileCapability; context?: Record<string, string>; stageSecrets?: Record<string, string>; publishSecrets?: Record<string, string> },
+    provisioning: {
+      capability: ProfileCapability;
+      context?: Record<string, string>;
+      stageSecrets?: Record<string, string>;
+      publishSecrets?: Record<string, string>;
+    },
     mode: 'RW' | 'RO',
   ): Promise<string> {
     if (this.volumes.has(volumeId)) throw new MesosFailure(`volume ${volumeId} is already in use by this agent`);
-    this.volumes.set(volumeId, { state: 'NODE_READY', capability: provisioning.capability, parameters: {}, context: provisioning.context ?? {}, publishContext: {}, readonly: mode === 'RO' });
+    this.volumes.set(volumeId, {
+      state: 'NODE_READY',
+      capability: provisioning.capability,
+      parameters: {},
+      context: provisioning.context ?? {},
+      publishContext: {},
+      readonly: mode === 'RO',
+    });
     await this.stage(volumeId, provisioning.stageSecrets);
     return this.publish(volumeId, provisioning.publishSecrets);
   }
@@ -552,11 +694,15 @@ export class MesosClient {
 }
 
 function v1Cap(c: ProfileCapability): V1Capability {
-  return c.block ? { block: {}, access_mode: { mode: c.access_mode.mode } } : { mount: { fs_type: c.mount?.fs_type ?? '', mount_flags: c.mount?.mount_flags ?? [] }, access_mode: { mode: c.access_mode.mode } };
+  return c.block
+    ? { block: {}, access_mode: { mode: c.access_mode.mode } }
+    : { mount: { fs_type: c.mount?.fs_type ?? '', mount_flags: c.mount?.mount_flags ?? [] }, access_mode: { mode: c.access_mode.mode } };
 }
 
 function v0Cap(c: ProfileCapability): V0Capability {
-  return c.block ? { block: {}, access_mode: { mode: c.access_mode.mode } } : { mount: { fs_type: c.mount?.fs_type ?? '', mount_flags: c.mount?.mount_flags ?? [] }, access_mode: { mode: c.access_mode.mode } };
+  return c.block
+    ? { block: {}, access_mode: { mode: c.access_mode.mode } }
+    : { mount: { fs_type: c.mount?.fs_type ?? '', mount_flags: c.mount?.mount_flags ?? [] }, access_mode: { mode: c.access_mode.mode } };
 }
 
 function sameMap(a: Record<string, string>, b: Record<string, string>): boolean {
@@ -578,4 +724,3 @@ async function exists(path: string): Promise<boolean> {
 async function emptyDirectory(dir: string): Promise<void> {
   for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
 }
-

@@ -61,7 +61,9 @@ function describeScenarios(backend: MesosBackend, version: CsiVersion): void {
       const doc = await fetchProfileDocument(PROFILE_DOCUMENT_URI);
       profiles = profilesForType(doc, backend.pluginType);
       [profileName, profile] = Object.entries(profiles)[0]!;
-      otherProfile = Object.values(profiles).find((p) => p.volume_capabilities.mount?.fs_type !== profile.volume_capabilities.mount?.fs_type);
+      otherProfile = Object.values(profiles).find(
+        (p) => p.volume_capabilities.mount?.fs_type !== profile.volume_capabilities.mount?.fs_type,
+      );
       workDir = await makeTempDir(`mesos-${backend.name}-${version}`);
       running = await backend.start({ csiVersions: version === 'v0' ? 'v0' : 'both', agentId });
     });
@@ -88,7 +90,9 @@ function describeScenarios(backend: MesosBackend, version: CsiVersion): void {
         `${p}.Identity/GetPluginInfo`,
         `${p}.Controller/ControllerGetCapabilities`,
         `${p}.Node/NodeGetCapabilities`,
-        ...(started.controllerCapabilities.includes('PUBLISH_UNPUBLISH_VOLUME') ? [version === 'v1' ? 'csi.v1.Node/NodeGetInfo' : 'csi.v0.Node/NodeGetId'] : []),
+        ...(started.controllerCapabilities.includes('PUBLISH_UNPUBLISH_VOLUME')
+          ? [version === 'v1' ? 'csi.v1.Node/NodeGetInfo' : 'csi.v0.Node/NodeGetId']
+          : []),
       ];
       expect(agent.calls).toEqual(expected);
       expect(started.pluginCapabilities).toContain('CONTROLLER_SERVICE');
@@ -208,7 +212,11 @@ function describeScenarios(backend: MesosBackend, version: CsiVersion): void {
       running.plugin.kill('SIGKILL');
       await running.plugin.waitForExit();
       const name = 'c0ffee00-0000-4000-8000-000000000001';
-      const down = await agent.createDisk(profile, backend.diskSizeMB, { name, beforeRetry: () => (running.plugin.proc.exitCode === null && running.plugin.proc.signalCode === null ? Promise.resolve() : running.plugin.restart()) });
+      const down = await agent.createDisk(profile, backend.diskSizeMB, {
+        name,
+        beforeRetry: () =>
+          running.plugin.proc.exitCode === null && running.plugin.proc.signalCode === null ? Promise.resolve() : running.plugin.restart(),
+      });
       expect(down.retries).toBeGreaterThan(0);
 
       // The same name again (a retry whose answer was lost) is the same volume, not a second one.
@@ -272,7 +280,14 @@ function describeScenarios(backend: MesosBackend, version: CsiVersion): void {
       expect(agent.calls.some((c) => c.includes('ControllerPublishVolume') || c.includes('ControllerUnpublishVolume'))).toBe(false);
       expect(agent.calls.filter((c) => c.endsWith('/NodeStageVolume'))).toHaveLength(2);
 
-      operator.volumes.set(disk.id, { state: 'CREATED', capability: profile.volume_capabilities, parameters: {}, context: disk.context, publishContext: {}, readonly: false });
+      operator.volumes.set(disk.id, {
+        state: 'CREATED',
+        capability: profile.volume_capabilities,
+        parameters: {},
+        context: disk.context,
+        publishContext: {},
+        readonly: false,
+      });
       await operator.destroyDisk(disk.id);
     });
   });

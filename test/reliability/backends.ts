@@ -60,7 +60,10 @@ export function reliabilityBackends(): ReliabilityBackend[] {
   const names = (process.env['REXCSI_RELIABILITY_BACKENDS'] ?? 'loop').split(',').filter(Boolean);
   return names.map((n) => {
     const b = ALL[n];
-    if (!b) throw new Error(`REXCSI_RELIABILITY_BACKENDS: no reliability description for backend ${JSON.stringify(n)} (known: ${Object.keys(ALL).join(', ')})`);
+    if (!b)
+      throw new Error(
+        `REXCSI_RELIABILITY_BACKENDS: no reliability description for backend ${JSON.stringify(n)} (known: ${Object.keys(ALL).join(', ')})`,
+      );
     return b;
   });
 }

@@ -24,7 +24,14 @@ const DELAYS = 'loop.create.after-file:150,node.stage.after-format:150,node.publ
 const KINDS = ['create', 'stage', 'publish', 'unpublish', 'unstage', 'delete', 'list', 'stats'] as const;
 type Kind = (typeof KINDS)[number];
 type VolState = 'absent' | 'created' | 'staged' | 'published';
-const AFTER: Partial<Record<Kind, VolState>> = { create: 'created', stage: 'staged', publish: 'published', unpublish: 'staged', unstage: 'created', delete: 'absent' };
+const AFTER: Partial<Record<Kind, VolState>> = {
+  create: 'created',
+  stage: 'staged',
+  publish: 'published',
+  unpublish: 'staged',
+  unstage: 'created',
+  delete: 'absent',
+};
 
 type Op = LoadOp<Kind>;
 
@@ -66,14 +73,20 @@ describe.each(reliabilityBackends())('concurrency ($name backend)', (backend) =>
     const volume_id = ids.get(v) ?? 'vol-000000000000000000000000';
     switch (kind) {
       case 'create': {
-        const { volume } = await c.controller.CreateVolume({ name: name(v), capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] });
+        const { volume } = await c.controller.CreateVolume({
+          name: name(v),
+          capacity_range: { required_bytes: 16 * MiB },
+          volume_capabilities: [cap],
+        });
         ids.set(v, volume!.volume_id);
         return JSON.stringify(volume);
       }
       case 'stage':
         return JSON.stringify(await c.node.NodeStageVolume({ volume_id, staging_target_path: staging(v), volume_capability: cap }));
       case 'publish':
-        return JSON.stringify(await c.node.NodePublishVolume({ volume_id, staging_target_path: staging(v), target_path: target(v), volume_capability: cap }));
+        return JSON.stringify(
+          await c.node.NodePublishVolume({ volume_id, staging_target_path: staging(v), target_path: target(v), volume_capability: cap }),
+        );
       case 'unpublish':
         return JSON.stringify(await c.node.NodeUnpublishVolume({ volume_id, target_path: target(v) }));
       case 'unstage':
@@ -110,11 +123,26 @@ describe.each(reliabilityBackends())('concurrency ($name backend)', (backend) =>
 
   it(`${CLIENTS} clients, ${OPERATIONS} mixed operations on ${VOLUMES} volumes: joined twins, ABORTED conflicts, consistent end state`, async () => {
     // Every volume exists first, so the mix exercises stage/publish rather than NOT_FOUND.
-    for (let v = 0; v < VOLUMES; v++) ids.set(v, (await clients[0]!.controller.CreateVolume({ name: name(v), capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] })).volume!.volume_id);
+    for (let v = 0; v < VOLUMES; v++)
+      ids.set(
+        v,
+        (
+          await clients[0]!.controller.CreateVolume({
+            name: name(v),
+            capacity_range: { required_bytes: 16 * MiB },
+            volume_capabilities: [cap],
+          })
+        ).volume!.volume_id,
+      );
     // Bias towards the way up so that volumes get staged and published while others go down.
     const kind = fc.constantFrom<Kind>('create', 'stage', 'stage', 'publish', 'publish', 'unpublish', 'unstage', 'delete', 'list', 'stats');
     const ops: Op[] = fc.sample(
-      fc.record({ kind, volume: fc.nat(VOLUMES - 1), shape: fc.constantFrom<Op['shape']>('single', 'single', 'twin', 'conflict'), conflictKind: kind }),
+      fc.record({
+        kind,
+        volume: fc.nat(VOLUMES - 1),
+        shape: fc.constantFrom<Op['shape']>('single', 'single', 'twin', 'conflict'),
+        conflictKind: kind,
+      }),
       { numRuns: OPERATIONS, seed: SEED },
     );
     const { outcomes, twins, conflicts, requests, maxInFlight } = await runMixedLoad(clients, ops, timed);
@@ -125,7 +153,8 @@ describe.each(reliabilityBackends())('concurrency ($name backend)', (backend) =>
 
     // Twins that overlapped got the same answer.
     const overlapping = twins.filter(([a, b]) => a.start < b.end && b.start < a.end && a.kind !== 'list' && a.kind !== 'stats');
-    for (const [a, b] of overlapping) expect({ code: grpcCodeName(b.code), answer: b.answer }).toEqual({ code: grpcCodeName(a.code), answer: a.answer });
+    for (const [a, b] of overlapping)
+      expect({ code: grpcCodeName(b.code), answer: b.answer }).toEqual({ code: grpcCodeName(a.code), answer: a.answer });
 
     // A conflicting request on the same volume (same lock key) answered well before the first one finished
     // met it running: ABORTED, unless it was the very same request (then it joined).
@@ -172,7 +201,14 @@ describe.each(reliabilityBackends())('concurrency ($name backend)', (backend) =>
       await expect(stat(target(v))).rejects.toThrow(/ENOENT/);
     }
     expect(await backend.allArtifacts(plugin)).toEqual([]);
-    const summary = { requests, twins: twins.length, overlappingTwins: overlapping.length, conflicts: conflicts.length, aborted: abortedSeen, maxInFlight };
+    const summary = {
+      requests,
+      twins: twins.length,
+      overlappingTwins: overlapping.length,
+      conflicts: conflicts.length,
+      aborted: abortedSeen,
+      maxInFlight,
+    };
     console.log(`concurrency: ${JSON.stringify(summary)}`);
     expect(requests).toBeGreaterThanOrEqual(OPERATIONS);
     expect(maxInFlight).toBeGreaterThanOrEqual(CLIENTS);

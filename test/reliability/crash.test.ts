@@ -44,12 +44,66 @@ interface ObservedState {
 
 /** What one successful call of each step leaves, starting from nothing. */
 const EXPECTED_AFTER: Record<Step, ObservedState> = {
-  create: { meta: true, data: true, stray: [], attached: 0, stagingFs: null, targetMounted: false, targetExists: false, mountsUnderPlugin: 0 },
-  stage: { meta: true, data: true, stray: [], attached: 1, stagingFs: 'ext4', targetMounted: false, targetExists: false, mountsUnderPlugin: 1 },
-  publish: { meta: true, data: true, stray: [], attached: 1, stagingFs: 'ext4', targetMounted: true, targetExists: true, mountsUnderPlugin: 2 },
-  unpublish: { meta: true, data: true, stray: [], attached: 1, stagingFs: 'ext4', targetMounted: false, targetExists: false, mountsUnderPlugin: 1 },
-  unstage: { meta: true, data: true, stray: [], attached: 0, stagingFs: null, targetMounted: false, targetExists: false, mountsUnderPlugin: 0 },
-  delete: { meta: false, data: false, stray: [], attached: 0, stagingFs: null, targetMounted: false, targetExists: false, mountsUnderPlugin: 0 },
+  create: {
+    meta: true,
+    data: true,
+    stray: [],
+    attached: 0,
+    stagingFs: null,
+    targetMounted: false,
+    targetExists: false,
+    mountsUnderPlugin: 0,
+  },
+  stage: {
+    meta: true,
+    data: true,
+    stray: [],
+    attached: 1,
+    stagingFs: 'ext4',
+    targetMounted: false,
+    targetExists: false,
+    mountsUnderPlugin: 1,
+  },
+  publish: {
+    meta: true,
+    data: true,
+    stray: [],
+    attached: 1,
+    stagingFs: 'ext4',
+    targetMounted: true,
+    targetExists: true,
+    mountsUnderPlugin: 2,
+  },
+  unpublish: {
+    meta: true,
+    data: true,
+    stray: [],
+    attached: 1,
+    stagingFs: 'ext4',
+    targetMounted: false,
+    targetExists: false,
+    mountsUnderPlugin: 1,
+  },
+  unstage: {
+    meta: true,
+    data: true,
+    stray: [],
+    attached: 0,
+    stagingFs: null,
+    targetMounted: false,
+    targetExists: false,
+    mountsUnderPlugin: 0,
+  },
+  delete: {
+    meta: false,
+    data: false,
+    stray: [],
+    attached: 0,
+    stagingFs: null,
+    targetMounted: false,
+    targetExists: false,
+    mountsUnderPlugin: 0,
+  },
 };
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -94,10 +148,16 @@ describe.each(reliabilityBackends())('crash consistency ($name backend)', (backe
           return;
         }
         case 'stage':
-          await c.node.NodeStageVolume({ volume_id: volumeId, staging_target_path: staging, volume_capability: cap }, { deadlineMs: 30_000 });
+          await c.node.NodeStageVolume(
+            { volume_id: volumeId, staging_target_path: staging, volume_capability: cap },
+            { deadlineMs: 30_000 },
+          );
           return;
         case 'publish':
-          await c.node.NodePublishVolume({ volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: cap }, { deadlineMs: 30_000 });
+          await c.node.NodePublishVolume(
+            { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: cap },
+            { deadlineMs: 30_000 },
+          );
           return;
         case 'unpublish':
           await c.node.NodeUnpublishVolume({ volume_id: volumeId, target_path: target }, { deadlineMs: 30_000 });
@@ -117,7 +177,10 @@ describe.each(reliabilityBackends())('crash consistency ($name backend)', (backe
         attached: (await backend.attachedDevices(plugin, volumeId)).length,
         stagingFs: (await mountsAt(staging)).at(-1)?.fsType ?? null,
         targetMounted: (await mountsAt(target)).length > 0,
-        targetExists: await stat(target).then(() => true, () => false),
+        targetExists: await stat(target).then(
+          () => true,
+          () => false,
+        ),
         mountsUnderPlugin: mounts.length,
       };
     };

@@ -45,8 +45,18 @@ async function writeLuks1Header(device: string): Promise<void> {
 
 const FOREIGN: { kind: string; bytes: number; write: (device: string) => Promise<void>; expect: RegExp }[] = [
   { kind: 'xfs filesystem', bytes: 300 * MiB, write: (d) => run('mkfs.xfs', ['-q', d]).then(() => undefined), expect: /xfs/ },
-  { kind: 'dos partition table', bytes: 32 * MiB, write: (d) => run('sfdisk', ['--quiet', '--no-reread', d], { input: 'label: dos\n,,L\n' }).then(() => undefined), expect: /dos|partition/ },
-  { kind: 'gpt partition table', bytes: 32 * MiB, write: (d) => run('sfdisk', ['--quiet', '--no-reread', d], { input: 'label: gpt\n,,L\n' }).then(() => undefined), expect: /gpt|partition/ },
+  {
+    kind: 'dos partition table',
+    bytes: 32 * MiB,
+    write: (d) => run('sfdisk', ['--quiet', '--no-reread', d], { input: 'label: dos\n,,L\n' }).then(() => undefined),
+    expect: /dos|partition/,
+  },
+  {
+    kind: 'gpt partition table',
+    bytes: 32 * MiB,
+    write: (d) => run('sfdisk', ['--quiet', '--no-reread', d], { input: 'label: gpt\n,,L\n' }).then(() => undefined),
+    expect: /gpt|partition/,
+  },
   { kind: 'LUKS header', bytes: 32 * MiB, write: writeLuks1Header, expect: /crypto_LUKS/ },
   { kind: 'swap', bytes: 32 * MiB, write: (d) => run('mkswap', [d]).then(() => undefined), expect: /swap/ },
 ];
@@ -94,7 +104,10 @@ describe.each(reliabilityBackends())('data safety ($name backend)', (backend) =>
     const before = await headOf(image);
 
     for (let attempt = 0; attempt < 2; attempt++) {
-      const err = await expectGrpcError(csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap }), 'FAILED_PRECONDITION');
+      const err = await expectGrpcError(
+        csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap }),
+        'FAILED_PRECONDITION',
+      );
       expect(err.details).toMatch(foreign.expect);
     }
     expect(await headOf(image)).toBe(before);
@@ -115,12 +128,19 @@ describe.each(reliabilityBackends())('data safety ($name backend)', (backend) =>
     ['truncated', '{"version": 1, "id": "'],
     ['not JSON', 'garbage\u0000\u0001'],
     ['missing fields', '{"version": 1}'],
-    ['another volume id', '{"version":1,"id":"vol-000000000000000000000000","name":"x","capacityBytes":1,"accessType":"mount","fsType":"ext4","parameters":{}}'],
+    [
+      'another volume id',
+      '{"version":1,"id":"vol-000000000000000000000000","name":"x","capacityBytes":1,"accessType":"mount","fsType":"ext4","parameters":{}}',
+    ],
   ];
 
   it.each(DAMAGE)('reports a volume whose metadata is %s, refuses to recreate it, and keeps its data', async (kind, damaged) => {
     const name = `damaged-${kind}`;
-    const { volume } = await csi.controller.CreateVolume({ name, capacity_range: { required_bytes: 32 * MiB }, volume_capabilities: [cap] });
+    const { volume } = await csi.controller.CreateVolume({
+      name,
+      capacity_range: { required_bytes: 32 * MiB },
+      volume_capabilities: [cap],
+    });
     const id = volume!.volume_id;
     const target = join(plugin.dir, `target-${kind.replace(/ /g, '-')}`);
     await csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap });
@@ -146,7 +166,10 @@ describe.each(reliabilityBackends())('data safety ($name backend)', (backend) =>
       'FAILED_PRECONDITION',
     );
     expect(err.details).toMatch(/damaged/);
-    await expectGrpcError(csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap }), 'FAILED_PRECONDITION');
+    await expectGrpcError(
+      csi.node.NodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: cap }),
+      'FAILED_PRECONDITION',
+    );
     expect(await headOf(image, 32 * MiB)).toBe(before);
     expect(await readFile(metaPath, 'utf8')).toBe(damaged); // not "repaired" by overwriting
     expect(await mountsUnderPlugin()).toEqual([]);

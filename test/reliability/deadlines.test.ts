@@ -52,14 +52,20 @@ describe.each(reliabilityBackends())('deadlines ($name backend)', (backend) => {
     const req = { name: 'abandoned-create', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] };
     await expectGrpcError(csi.controller.CreateVolume(req, { deadlineMs: 300 }), 'DEADLINE_EXCEEDED');
     await expect
-      .poll(async () => (await csi.controller.ListVolumes({})).entries.map((e) => e.volume?.volume_id), { timeout: 3 * SLOW_MS, interval: 200 })
+      .poll(async () => (await csi.controller.ListVolumes({})).entries.map((e) => e.volume?.volume_id), {
+        timeout: 3 * SLOW_MS,
+        interval: 200,
+      })
       .toContain(backend.idForName(req.name));
     const { volume } = await csi.controller.CreateVolume(req, { deadlineMs: 1000 });
     await csi.controller.DeleteVolume({ volume_id: volume!.volume_id });
   });
 
   it('a NodeStageVolume past its deadline mounts once; the retry joins it', async () => {
-    const { volume } = await csi.controller.CreateVolume({ name: 'slow-stage', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] }, { deadlineMs: 3 * SLOW_MS });
+    const { volume } = await csi.controller.CreateVolume(
+      { name: 'slow-stage', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] },
+      { deadlineMs: 3 * SLOW_MS },
+    );
     const id = volume!.volume_id;
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);

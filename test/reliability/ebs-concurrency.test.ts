@@ -78,12 +78,21 @@ afterAll(async () => {
 async function send(c: CsiClients, kind: Kind, v: number, id: string): Promise<[string, string]> {
   switch (kind) {
     case 'create': {
-      const { volume } = await c.controller.CreateVolume({ name: name(v), capacity_range: { required_bytes: GiB }, volume_capabilities: [cap] });
+      const { volume } = await c.controller.CreateVolume({
+        name: name(v),
+        capacity_range: { required_bytes: GiB },
+        volume_capabilities: [cap],
+      });
       ids.set(v, volume!.volume_id);
       return [volume!.volume_id, JSON.stringify(volume)];
     }
     case 'publish':
-      return [id, JSON.stringify(await c.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: cap, readonly: false }))];
+      return [
+        id,
+        JSON.stringify(
+          await c.controller.ControllerPublishVolume({ volume_id: id, node_id: world.instanceId, volume_capability: cap, readonly: false }),
+        ),
+      ];
     case 'unpublish':
       return [id, JSON.stringify(await c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: world.instanceId }))];
     case 'delete':
@@ -129,13 +138,20 @@ describe('ebs concurrency (moto_server)', () => {
   it(`${CLIENTS} clients, ${OPERATIONS} mixed operations on ${VOLUMES} volumes: joined twins, ABORTED conflicts, one EC2 volume per name`, async () => {
     const initial = new Map<number, { state: VolState; id: string }>();
     for (let v = 0; v < VOLUMES; v++) {
-      const id = (await clients[0]!.controller.CreateVolume({ name: name(v), capacity_range: { required_bytes: GiB }, volume_capabilities: [cap] })).volume!.volume_id;
+      const id = (
+        await clients[0]!.controller.CreateVolume({ name: name(v), capacity_range: { required_bytes: GiB }, volume_capabilities: [cap] })
+      ).volume!.volume_id;
       ids.set(v, id);
       initial.set(v, { state: 'created', id });
     }
     const kind = fc.constantFrom<Kind>('create', 'publish', 'publish', 'unpublish', 'delete', 'list', 'get');
     const ops: Op[] = fc.sample(
-      fc.record({ kind, volume: fc.nat(VOLUMES - 1), shape: fc.constantFrom<Op['shape']>('single', 'twin', 'twin', 'conflict'), conflictKind: kind }),
+      fc.record({
+        kind,
+        volume: fc.nat(VOLUMES - 1),
+        shape: fc.constantFrom<Op['shape']>('single', 'twin', 'twin', 'conflict'),
+        conflictKind: kind,
+      }),
       { numRuns: OPERATIONS, seed: SEED },
     );
     const { outcomes, twins, conflicts, requests, maxInFlight } = await runMixedLoad(clients, ops, timed);
@@ -144,15 +160,20 @@ describe('ebs concurrency (moto_server)', () => {
     expect(bad.map((o) => `${o.kind} v${o.volume}: ${grpcCodeName(o.code)} ${o.answer}`)).toEqual([]);
 
     // Twins that overlapped (and named the same volume) got the same answer: the second joined the first.
-    const overlapping = twins.filter(([a, b]) => a.start < b.end && b.start < a.end && a.kind !== 'list' && a.kind !== 'get' && (a.kind === 'create' || a.id === b.id));
-    for (const [a, b] of overlapping) expect({ code: grpcCodeName(b.code), answer: b.answer }).toEqual({ code: grpcCodeName(a.code), answer: a.answer });
+    const overlapping = twins.filter(
+      ([a, b]) => a.start < b.end && b.start < a.end && a.kind !== 'list' && a.kind !== 'get' && (a.kind === 'create' || a.id === b.id),
+    );
+    for (const [a, b] of overlapping)
+      expect({ code: grpcCodeName(b.code), answer: b.answer }).toEqual({ code: grpcCodeName(a.code), answer: a.answer });
     expect(overlapping.length).toBeGreaterThan(0);
 
     // A different request on the same volume, answered well before the first finished, met it running: ABORTED.
     const locked = new Set<Kind>(['publish', 'unpublish', 'delete']);
     let abortedSeen = 0;
     for (const [first, second] of conflicts) {
-      const sameKey = (first.kind === 'create' && second.kind === 'create') || (locked.has(first.kind) && locked.has(second.kind) && first.id === second.id);
+      const sameKey =
+        (first.kind === 'create' && second.kind === 'create') ||
+        (locked.has(first.kind) && locked.has(second.kind) && first.id === second.id);
       if (!sameKey || first.kind === second.kind || first.code === status.NOT_FOUND) continue;
       if (second.end + 20 < first.end) {
         expect(grpcCodeName(second.code), `${first.kind} then ${second.kind} on v${first.volume}: ${second.answer}`).toBe('ABORTED');
@@ -166,10 +187,18 @@ describe('ebs concurrency (moto_server)', () => {
     const volumes = await allVolumes();
     for (let v = 0; v < VOLUMES; v++) {
       const mine = volumes.filter((x) => nameOf(x) === name(v));
-      expect(mine.map((x) => x.VolumeId), `EC2 volumes named ${name(v)}: never two`).toEqual(mine.slice(0, 1).map((x) => x.VolumeId));
+      expect(
+        mine.map((x) => x.VolumeId),
+        `EC2 volumes named ${name(v)}: never two`,
+      ).toEqual(mine.slice(0, 1).map((x) => x.VolumeId));
       const attachments = (mine[0]?.Attachments ?? []).filter((a) => a.State !== 'detached');
       expect(attachments.length).toBeLessThanOrEqual(1);
-      const observed: VolState = mine.length === 0 ? 'absent' : attachments.some((a) => a.InstanceId === world.instanceId && a.State === 'attached') ? 'published' : 'created';
+      const observed: VolState =
+        mine.length === 0
+          ? 'absent'
+          : attachments.some((a) => a.InstanceId === world.instanceId && a.State === 'attached')
+            ? 'published'
+            : 'created';
       expect(world.sim.deviceOf(mine[0]?.VolumeId ?? NO_VOLUME) !== undefined).toBe(observed === 'published');
 
       const changes = outcomes.filter((o) => o.volume === v && o.code === status.OK && AFTER[o.kind]).sort((a, b) => a.end - b.end);
@@ -191,7 +220,14 @@ describe('ebs concurrency (moto_server)', () => {
     expect(await allVolumes()).toEqual([]);
     for (const x of volumes) expect(world.sim.deviceOf(x.VolumeId!)).toBeUndefined();
 
-    const summary = { requests, twins: twins.length, overlappingTwins: overlapping.length, conflicts: conflicts.length, aborted: abortedSeen, maxInFlight };
+    const summary = {
+      requests,
+      twins: twins.length,
+      overlappingTwins: overlapping.length,
+      conflicts: conflicts.length,
+      aborted: abortedSeen,
+      maxInFlight,
+    };
     console.log(`ebs concurrency: ${JSON.stringify(summary)}`);
     expect(requests).toBeGreaterThanOrEqual(OPERATIONS);
     expect(maxInFlight).toBeGreaterThanOrEqual(CLIENTS);

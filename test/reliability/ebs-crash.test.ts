@@ -84,7 +84,8 @@ async function allVolumes(): Promise<Volume[]> {
   return (res.Volumes ?? []).filter((v) => v.State !== 'deleted');
 }
 
-const tagsOf = (v: Volume | undefined): Record<string, string> => Object.fromEntries((v?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+const tagsOf = (v: Volume | undefined): Record<string, string> =>
+  Object.fromEntries((v?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
 
 /** What EC2 and this machine hold for the volume, after the simulator has caught up with EC2. */
 async function observe(id: string, name: string, staging: string): Promise<EbsState> {
@@ -102,7 +103,9 @@ async function observe(id: string, name: string, staging: string): Promise<EbsSt
     named: all.filter((x) => tagsOf(x)['CSIVolumeName'] === name).length,
     strays: all.map((x) => x.VolumeId!).filter((x) => !baseline.has(x) && x !== id),
     attachments: (v?.Attachments ?? []).filter((a) => a.State !== 'detached').map((a) => `${a.InstanceId} ${a.State}`),
-    publishTags: Object.entries(tags).filter(([k]) => k.startsWith('rexcsi.io/publish-mode/')).map(([k, val]) => `${k}=${val}`),
+    publishTags: Object.entries(tags)
+      .filter(([k]) => k.startsWith('rexcsi.io/publish-mode/'))
+      .map(([k, val]) => `${k}=${val}`),
     nodeAttachedTag: tags['rexcsi.io/node-attached'] ?? null,
     loopDevices: loops.length,
     stagingFs: atStaging.at(-1)?.fsType ?? null,
@@ -113,14 +116,38 @@ async function observe(id: string, name: string, staging: string): Promise<EbsSt
 /** What one successful call of each step leaves, starting from nothing. */
 function expectedAfter(step: Step, flow: Flow): EbsState {
   const me = world.instanceId;
-  const base: EbsState = { state: 'available', named: 1, strays: [], attachments: [], publishTags: [], nodeAttachedTag: null, loopDevices: 0, stagingFs: null, mountsUnderPlugin: 0 };
+  const base: EbsState = {
+    state: 'available',
+    named: 1,
+    strays: [],
+    attachments: [],
+    publishTags: [],
+    nodeAttachedTag: null,
+    loopDevices: 0,
+    stagingFs: null,
+    mountsUnderPlugin: 0,
+  };
   switch (step) {
     case 'create':
       return base;
     case 'publish':
-      return { ...base, state: 'in-use', attachments: [`${me} attached`], publishTags: [`rexcsi.io/publish-mode/${me}=rw`], loopDevices: 1 };
+      return {
+        ...base,
+        state: 'in-use',
+        attachments: [`${me} attached`],
+        publishTags: [`rexcsi.io/publish-mode/${me}=rw`],
+        loopDevices: 1,
+      };
     case 'stage':
-      return { ...base, state: 'in-use', attachments: [`${me} attached`], nodeAttachedTag: me, loopDevices: 1, stagingFs: 'ext4', mountsUnderPlugin: 1 };
+      return {
+        ...base,
+        state: 'in-use',
+        attachments: [`${me} attached`],
+        nodeAttachedTag: me,
+        loopDevices: 1,
+        stagingFs: 'ext4',
+        mountsUnderPlugin: 1,
+      };
     case 'unpublish':
     case 'unstage':
       return base;
@@ -142,7 +169,15 @@ describe('ebs crash consistency (moto_server)', () => {
         new CreateVolumeCommand({
           AvailabilityZone: ZONE,
           Size: 1,
-          TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'CSIVolumeName', Value: name }, { Key: 'rexcsi.io/cluster', Value: world.clusterTag }] }],
+          TagSpecifications: [
+            {
+              ResourceType: 'volume',
+              Tags: [
+                { Key: 'CSIVolumeName', Value: name },
+                { Key: 'rexcsi.io/cluster', Value: world.clusterTag },
+              ],
+            },
+          ],
         }),
       );
       return res.VolumeId!;
@@ -172,13 +207,19 @@ describe('ebs crash consistency (moto_server)', () => {
     const call = async (s: Step, c: CsiClients): Promise<void> => {
       switch (s) {
         case 'create': {
-          const { volume } = await c.controller.CreateVolume({ name, capacity_range: { required_bytes: GiB }, volume_capabilities: [cap] }, opts);
+          const { volume } = await c.controller.CreateVolume(
+            { name, capacity_range: { required_bytes: GiB }, volume_capabilities: [cap] },
+            opts,
+          );
           if (volumeId !== '') expect(volume?.volume_id).toBe(volumeId);
           volumeId = volume!.volume_id;
           return;
         }
         case 'publish': {
-          const res = await c.controller.ControllerPublishVolume({ volume_id: volumeId, node_id: world.instanceId, volume_capability: cap, readonly: false }, opts);
+          const res = await c.controller.ControllerPublishVolume(
+            { volume_id: volumeId, node_id: world.instanceId, volume_capability: cap, readonly: false },
+            opts,
+          );
           const path = res.publish_context?.['devicePath'] ?? '';
           expect(path).toMatch(/^\/dev\/xvd[a-z]+$/);
           if (devicePath !== '') expect(path).toBe(devicePath);
@@ -192,7 +233,10 @@ describe('ebs crash consistency (moto_server)', () => {
         case 'stage': {
           // With a publish_context in the controller flow; without one (the node attaches) in the node flow.
           const publish_context: Record<string, string> = flow === 'controller' ? { devicePath } : {};
-          await c.node.NodeStageVolume({ volume_id: volumeId, staging_target_path: staging, volume_capability: cap, publish_context }, opts);
+          await c.node.NodeStageVolume(
+            { volume_id: volumeId, staging_target_path: staging, volume_capability: cap, publish_context },
+            opts,
+          );
           return;
         }
         case 'unstage':
@@ -255,7 +299,8 @@ describe('ebs crash consistency (moto_server)', () => {
         await call(down, csi);
       }
       // The rest of the way down leaves nothing: no volume, attachment, tag, loop device or mount.
-      const rest = step === 'create' ? ['delete' as const] : step === up ? [down, 'delete' as const] : step === down ? ['delete' as const] : [];
+      const rest =
+        step === 'create' ? ['delete' as const] : step === up ? [down, 'delete' as const] : step === down ? ['delete' as const] : [];
       for (const s of rest) await call(s, csi);
       expect(await observe(volumeId, name, staging)).toEqual(expectedAfter('delete', flow));
     } finally {

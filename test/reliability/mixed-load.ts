@@ -18,7 +18,11 @@ export interface LoadResult<O> {
   maxInFlight: number;
 }
 
-export async function runMixedLoad<C, K, O>(clients: C[], ops: LoadOp<K>[], send: (client: C, kind: K, volume: number) => Promise<O>): Promise<LoadResult<O>> {
+export async function runMixedLoad<C, K, O>(
+  clients: C[],
+  ops: LoadOp<K>[],
+  send: (client: C, kind: K, volume: number) => Promise<O>,
+): Promise<LoadResult<O>> {
   const result: LoadResult<O> = { outcomes: [], twins: [], conflicts: [], requests: 0, maxInFlight: 0 };
   let inFlight = 0;
   let next = 0;

@@ -35,7 +35,11 @@ describe.each(reliabilityBackends())('paths that lead elsewhere ($name backend)'
     await symlink(canaryMount, join(plugin.dir, 'roots', 'link-mnt'));
     staging = join(plugin.dir, 'roots', 'staging');
     await mkdir(staging);
-    const { volume } = await csi.controller.CreateVolume({ name: 'paths', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] });
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'paths',
+      capacity_range: { required_bytes: 16 * MiB },
+      volume_capabilities: [cap],
+    });
     volumeId = volume!.volume_id;
     await csi.node.NodeStageVolume({ volume_id: volumeId, staging_target_path: staging, volume_capability: cap });
   });
@@ -55,8 +59,15 @@ describe.each(reliabilityBackends())('paths that lead elsewhere ($name backend)'
 
   it('refuses a staging path below a symlinked directory', async () => {
     const other = join(plugin.dir, 'roots', 'link-dir', 'mnt');
-    const { volume } = await csi.controller.CreateVolume({ name: 'paths-2', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] });
-    await expectGrpcError(csi.node.NodeStageVolume({ volume_id: volume!.volume_id, staging_target_path: other, volume_capability: cap }), 'INVALID_ARGUMENT');
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'paths-2',
+      capacity_range: { required_bytes: 16 * MiB },
+      volume_capabilities: [cap],
+    });
+    await expectGrpcError(
+      csi.node.NodeStageVolume({ volume_id: volume!.volume_id, staging_target_path: other, volume_capability: cap }),
+      'INVALID_ARGUMENT',
+    );
     await expectCanaryIntact();
     expect(await backend.attachedDevices(plugin, volume!.volume_id)).toEqual([]);
     await csi.controller.DeleteVolume({ volume_id: volume!.volume_id });
@@ -72,22 +83,38 @@ describe.each(reliabilityBackends())('paths that lead elsewhere ($name backend)'
   });
 
   it('refuses to unstage through a staging path that is a symlink to another mount', async () => {
-    await expectGrpcError(csi.node.NodeUnstageVolume({ volume_id: volumeId, staging_target_path: join(plugin.dir, 'roots', 'link-mnt') }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.node.NodeUnstageVolume({ volume_id: volumeId, staging_target_path: join(plugin.dir, 'roots', 'link-mnt') }),
+      'INVALID_ARGUMENT',
+    );
     await expectCanaryIntact();
   });
 
   it('refuses to unstage a staging path where another filesystem is mounted', async () => {
-    const { volume } = await csi.controller.CreateVolume({ name: 'paths-3', capacity_range: { required_bytes: 16 * MiB }, volume_capabilities: [cap] });
-    const err = await expectGrpcError(csi.node.NodeUnstageVolume({ volume_id: volume!.volume_id, staging_target_path: canaryMount }), 'FAILED_PRECONDITION');
+    const { volume } = await csi.controller.CreateVolume({
+      name: 'paths-3',
+      capacity_range: { required_bytes: 16 * MiB },
+      volume_capabilities: [cap],
+    });
+    const err = await expectGrpcError(
+      csi.node.NodeUnstageVolume({ volume_id: volume!.volume_id, staging_target_path: canaryMount }),
+      'FAILED_PRECONDITION',
+    );
     expect(err.details).toMatch(/not volume/);
     await expectCanaryIntact();
     await csi.controller.DeleteVolume({ volume_id: volume!.volume_id });
   });
 
   it('refuses to unpublish through a target path that is a symlink to another mount', async () => {
-    await expectGrpcError(csi.node.NodeUnpublishVolume({ volume_id: volumeId, target_path: join(plugin.dir, 'roots', 'link-mnt') }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.node.NodeUnpublishVolume({ volume_id: volumeId, target_path: join(plugin.dir, 'roots', 'link-mnt') }),
+      'INVALID_ARGUMENT',
+    );
     await expectCanaryIntact();
-    await expectGrpcError(csi.node.NodeUnpublishVolume({ volume_id: volumeId, target_path: join(plugin.dir, 'roots', 'link-dir', 'mnt') }), 'INVALID_ARGUMENT');
+    await expectGrpcError(
+      csi.node.NodeUnpublishVolume({ volume_id: volumeId, target_path: join(plugin.dir, 'roots', 'link-dir', 'mnt') }),
+      'INVALID_ARGUMENT',
+    );
     await expectCanaryIntact();
   });
 

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'vitest';
 import { startPlugin, type PluginProcess } from '../helpers/plugin.js';
 import { startEbsWorld, GiB, type EbsWorld } from '../helpers/ebs.js';
-import { DATA_SERVICE_SPECS, expectGroupsPassed, expectSanityPassed, killSanity, runCsiSanity, SANITY_TIMEOUT_MS } from '../helpers/sanity.js';
+import {
+  DATA_SERVICE_SPECS,
+  expectGroupsPassed,
+  expectSanityPassed,
+  killSanity,
+  runCsiSanity,
+  SANITY_TIMEOUT_MS,
+} from '../helpers/sanity.js';
 
 const MiB = 1024 * 1024;
 
@@ -71,15 +78,23 @@ for (const target of TARGETS) {
           plugin = await target.start(`sanity-${tag}`);
           const mutableFile = join(plugin.dir, 'mutable-parameters.yaml');
           if (target.mutableParameters) {
-            await writeFile(mutableFile, Object.entries(target.mutableParameters).map(([k, v]) => `${k}: "${v}"\n`).join(''));
+            await writeFile(
+              mutableFile,
+              Object.entries(target.mutableParameters)
+                .map(([k, v]) => `${k}: "${v}"\n`)
+                .join(''),
+            );
           }
           const result = await runCsiSanity({
             label: tag,
             plugin,
             args: [
-              '-csi.testvolumeaccesstype', accessType,
-              '-csi.testvolumesize', String(target.volumeSize),
-              '-csi.testvolumeexpandsize', String(target.expandSize),
+              '-csi.testvolumeaccesstype',
+              accessType,
+              '-csi.testvolumesize',
+              String(target.volumeSize),
+              '-csi.testvolumeexpandsize',
+              String(target.expandSize),
               ...(target.mutableParameters ? ['-csi.testvolumemutableparameters', mutableFile] : []),
             ],
           });

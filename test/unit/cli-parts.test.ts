@@ -32,7 +32,11 @@ describe('progress', () => {
   });
 
   it('stays quiet when stderr is not a terminal, with --json, and for short calls', async () => {
-    for (const [json, tty, ms] of [[false, false, 1300], [true, true, 1300], [false, true, 50]] as const) {
+    for (const [json, tty, ms] of [
+      [false, false, 1300],
+      [true, true, 1300],
+      [false, true, 50],
+    ] as const) {
       const stderr = new Capture(tty);
       await new Output(json, new Capture(tty), stderr).progress('x', slow(ms, 1));
       expect(stderr.text).toBe('');
@@ -75,18 +79,36 @@ describe('failures', () => {
   });
 
   it('names the code, the RPC, the plugin message and what to do', () => {
-    const text = describeFailure('volume delete', new CallFailed('DeleteVolume', Status.FAILED_PRECONDITION, 'volume vol-1 is published on node-a'), '/run/x.sock');
+    const text = describeFailure(
+      'volume delete',
+      new CallFailed('DeleteVolume', Status.FAILED_PRECONDITION, 'volume vol-1 is published on node-a'),
+      '/run/x.sock',
+    );
     expect(text).toBe(
       'rexcsi volume delete: FAILED_PRECONDITION from DeleteVolume: volume vol-1 is published on node-a\n' +
         '  hint: the volume is not in a state that allows this (e.g. still published or staged): undo that first, then retry\n',
     );
-    expect(describeFailure('volume create', new CallFailed('CreateVolume', Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), '/x')).toMatch(/raise --timeout and retry/);
+    expect(describeFailure('volume create', new CallFailed('CreateVolume', Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), '/x')).toMatch(
+      /raise --timeout and retry/,
+    );
   });
 });
 
 describe('readable log lines', () => {
   it('formats a pino JSON line as time, level, message and fields', () => {
-    const line = formatLine(JSON.stringify({ level: 40, time: Date.UTC(2026, 0, 2, 3, 4, 5, 6), pid: 1, plugin: 'p', msg: 'CreateVolume', method: 'CreateVolume', volume: 'v 1', code: 'ALREADY_EXISTS', ms: 1.5 }));
+    const line = formatLine(
+      JSON.stringify({
+        level: 40,
+        time: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+        pid: 1,
+        plugin: 'p',
+        msg: 'CreateVolume',
+        method: 'CreateVolume',
+        volume: 'v 1',
+        code: 'ALREADY_EXISTS',
+        ms: 1.5,
+      }),
+    );
     expect(line).toBe('03:04:05.006 WARN  CreateVolume method=CreateVolume volume="v 1" code=ALREADY_EXISTS ms=1.5\n');
     expect(formatLine('not json')).toBe('not json\n');
   });

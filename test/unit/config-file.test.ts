@@ -28,9 +28,18 @@ async function file(name: string, text: string): Promise<string> {
 
 describe('configuration file', () => {
   it('reads YAML and JSON files with the flag names as keys', async () => {
-    const yaml = await file('a.yaml', 'mode: node\nlog-level: debug\npool-dir: /srv/pool\nsocket-mode: "0600"\nmetrics-address: 127.0.0.1:9808\nmax-volumes-per-node: 12\n');
+    const yaml = await file(
+      'a.yaml',
+      'mode: node\nlog-level: debug\npool-dir: /srv/pool\nsocket-mode: "0600"\nmetrics-address: 127.0.0.1:9808\nmax-volumes-per-node: 12\n',
+    );
     const c = parseServeConfig(['--config', yaml], {});
-    expect(c).toMatchObject({ mode: 'node', logLevel: 'debug', socketMode: 0o600, maxVolumesPerNode: 12, metricsAddress: { host: '127.0.0.1', port: 9808 } });
+    expect(c).toMatchObject({
+      mode: 'node',
+      logLevel: 'debug',
+      socketMode: 0o600,
+      maxVolumesPerNode: 12,
+      metricsAddress: { host: '127.0.0.1', port: 9808 },
+    });
     expect(c.backendOptions['pool-dir']).toBe('/srv/pool');
     const json = await file('b.json', JSON.stringify({ mode: 'controller', 'log-format': 'json' }));
     expect(parseServeConfig([], { REXCSI_CONFIG: json })).toMatchObject({ mode: 'controller', logFormat: 'json' });
@@ -51,7 +60,9 @@ describe('configuration file', () => {
     const path = await file('csi.yaml', 'endpoint: /run/from-file.sock\nnode-id: file-node\n');
     expect(parseServeConfig(['--config', path], {}).socketPath).toBe('/run/from-file.sock');
     expect(parseServeConfig(['--config', path, '--endpoint', '/run/flag.sock'], {}).socketPath).toBe('/run/flag.sock');
-    expect(parseServeConfig(['--config', path, '--endpoint', '/run/flag.sock'], { CSI_ENDPOINT: 'unix:///run/co.sock' }).socketPath).toBe('/run/co.sock');
+    expect(parseServeConfig(['--config', path, '--endpoint', '/run/flag.sock'], { CSI_ENDPOINT: 'unix:///run/co.sock' }).socketPath).toBe(
+      '/run/co.sock',
+    );
     expect(parseServeConfig(['--config', path], { MESOS_AGENT_ID: 'agent-1' }).nodeId).toBe('file-node');
   });
 
@@ -80,7 +91,9 @@ describe('configuration file', () => {
       expect((error as Error).message, name).not.toContain('\n');
     }
     expect(() => parseServeConfig(['--config', join(dir, 'missing.yaml')], {})).toThrow(/^--config=".*missing\.yaml": no such file$/);
-    expect(() => parseServeConfig([], { REXCSI_LOG_LEVEL: 'loud' })).toThrow(/^--log-level="loud" \(from REXCSI_LOG_LEVEL\): expected one of/);
+    expect(() => parseServeConfig([], { REXCSI_LOG_LEVEL: 'loud' })).toThrow(
+      /^--log-level="loud" \(from REXCSI_LOG_LEVEL\): expected one of/,
+    );
   });
 
   it('stops `rexcsi serve` with exit code 2 and that one line', async () => {
@@ -88,7 +101,9 @@ describe('configuration file', () => {
     const r = await runCli(['serve', '--config', path, '--endpoint', join(dir, 'never.sock')]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`rexcsi: --log-level="loud" (from config file ${path}): expected one of fatal, error, warn, info, debug, trace, silent\n`);
+    expect(r.stderr).toBe(
+      `rexcsi: --log-level="loud" (from config file ${path}): expected one of fatal, error, warn, info, debug, trace, silent\n`,
+    );
   });
 });
 

@@ -36,7 +36,9 @@ describe('resolveExpansion', () => {
 
   it('is OUT_OF_RANGE for a shrink, a range that misses the unit grid, or more than the maximum', () => {
     expect(codeOf(() => resolveExpansion({ requiredBytes: 32 * MiB, limitBytes: 32 * MiB }, features, 64 * MiB))).toBe('OUT_OF_RANGE');
-    expect(codeOf(() => resolveExpansion({ requiredBytes: 100 * MiB + 1, limitBytes: 100 * MiB + 2 }, features, 64 * MiB))).toBe('OUT_OF_RANGE');
+    expect(codeOf(() => resolveExpansion({ requiredBytes: 100 * MiB + 1, limitBytes: 100 * MiB + 2 }, features, 64 * MiB))).toBe(
+      'OUT_OF_RANGE',
+    );
     expect(codeOf(() => resolveExpansion({ requiredBytes: 2048 * MiB, limitBytes: 0 }, features, 64 * MiB))).toBe('OUT_OF_RANGE');
   });
 
@@ -68,13 +70,28 @@ describe('loop snapshot metadata', () => {
 
   it('refuses damaged or foreign metadata with FAILED_PRECONDITION', () => {
     const id = SnapshotStore.snapshotIdForName('s');
-    const good = { version: 1, id, name: 's', sourceVolumeId: 'vol-x', sizeBytes: 1, accessType: 'mount', fsType: 'ext4', createdAt: '2026-01-01T00:00:00Z' };
+    const good = {
+      version: 1,
+      id,
+      name: 's',
+      sourceVolumeId: 'vol-x',
+      sizeBytes: 1,
+      accessType: 'mount',
+      fsType: 'ext4',
+      createdAt: '2026-01-01T00:00:00Z',
+    };
     expect(parseSnapshotMeta(id, JSON.stringify(good), 'p')).toEqual(good);
     expect(codeOf(() => parseSnapshotMeta(id, '{"version":1', 'p'))).toBe('FAILED_PRECONDITION');
     expect(codeOf(() => parseSnapshotMeta(id, JSON.stringify({ ...good, id: 'snap-other' }), 'p'))).toBe('FAILED_PRECONDITION');
-    expect(codeOf(() => parseGroupMeta('group-x', JSON.stringify({ version: 1, id: 'group-x', name: 'g', sourceVolumeIds: [1], snapshotIds: [], createdAt: '' }), 'p'))).toBe(
-      'FAILED_PRECONDITION',
-    );
+    expect(
+      codeOf(() =>
+        parseGroupMeta(
+          'group-x',
+          JSON.stringify({ version: 1, id: 'group-x', name: 'g', sourceVolumeIds: [1], snapshotIds: [], createdAt: '' }),
+          'p',
+        ),
+      ),
+    ).toBe('FAILED_PRECONDITION');
   });
 });
 

@@ -15,7 +15,9 @@ describe('ec2Error', () => {
     for (const name of ['RequestLimitExceeded', 'Throttling', 'ServiceUnavailable', 'InternalError']) {
       expect(ec2Error('X', Object.assign(new Error('slow down'), { name })).code).toBe('UNAVAILABLE');
     }
-    expect(ec2Error('X', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { name: 'Error', code: 'ECONNREFUSED' })).code).toBe('UNAVAILABLE');
+    expect(ec2Error('X', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { name: 'Error', code: 'ECONNREFUSED' })).code).toBe(
+      'UNAVAILABLE',
+    );
     expect(ec2Error('X', Object.assign(new Error('?'), { name: 'Weird', $metadata: { httpStatusCode: 503 } })).code).toBe('UNAVAILABLE');
   });
   it('maps the meaningful EC2 codes', () => {
@@ -80,8 +82,15 @@ describe('ModifyMerger', () => {
   it('sends requests of one window as one change, and aborts a contradicting one', async () => {
     const sent: unknown[] = [];
     const m = new ModifyMerger(async (id, input) => void sent.push([id, { ...input }]), 30);
-    await Promise.all([m.request('vol-1', { sizeGiB: 5 }), m.request('vol-1', { type: 'io2', iops: 100 }), m.request('vol-2', { type: 'gp3' })]);
-    expect(sent).toEqual([['vol-1', { sizeGiB: 5, type: 'io2', iops: 100 }], ['vol-2', { type: 'gp3' }]]);
+    await Promise.all([
+      m.request('vol-1', { sizeGiB: 5 }),
+      m.request('vol-1', { type: 'io2', iops: 100 }),
+      m.request('vol-2', { type: 'gp3' }),
+    ]);
+    expect(sent).toEqual([
+      ['vol-1', { sizeGiB: 5, type: 'io2', iops: 100 }],
+      ['vol-2', { type: 'gp3' }],
+    ]);
     const first = m.request('vol-1', { type: 'gp2' });
     expect(() => m.request('vol-1', { type: 'gp3' })).toThrow(/retry/);
     await first;
@@ -92,17 +101,27 @@ describe('ModifyMerger', () => {
 describe('ebs GetCapacity (elastic: the largest volume of the type)', () => {
   const mount = { accessType: 'mount' as const, accessMode: 'SINGLE_NODE_WRITER' as const, fsType: 'ext4', mountFlags: [] };
   const multiBlock = { accessType: 'block' as const, accessMode: 'MULTI_NODE_MULTI_WRITER' as const, fsType: '', mountFlags: [] };
-  it('answers the type\'s largest volume as available and maximum, its smallest as minimum', () => {
-    expect(ebsCapacity({}, [mount], undefined, 'us-east-1')).toEqual({ availableBytes: 16384 * GiB, maximumVolumeSize: 16384 * GiB, minimumVolumeSize: GiB });
+  it("answers the type's largest volume as available and maximum, its smallest as minimum", () => {
+    expect(ebsCapacity({}, [mount], undefined, 'us-east-1')).toEqual({
+      availableBytes: 16384 * GiB,
+      maximumVolumeSize: 16384 * GiB,
+      minimumVolumeSize: GiB,
+    });
     expect(ebsCapacity({ type: 'standard' }, [mount], undefined, 'us-east-1').availableBytes).toBe(1024 * GiB);
-    expect(ebsCapacity({ type: 'io2', iops: '3000' }, [multiBlock], 'us-east-1b', 'us-east-1')).toEqual({ availableBytes: 65536 * GiB, maximumVolumeSize: 65536 * GiB, minimumVolumeSize: 4 * GiB });
+    expect(ebsCapacity({ type: 'io2', iops: '3000' }, [multiBlock], 'us-east-1b', 'us-east-1')).toEqual({
+      availableBytes: 65536 * GiB,
+      maximumVolumeSize: 65536 * GiB,
+      minimumVolumeSize: 4 * GiB,
+    });
     expect(ebsCapacity({ type: 'st1' }, [], undefined, 'us-east-1').minimumVolumeSize).toBe(125 * GiB);
   });
   it('answers 0 for what no volume could be created with: bad parameters, Multi-Attach outside io2 block, a zone of another region', () => {
     expect(ebsCapacity({ type: 'gp9' }, [mount], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
     expect(ebsCapacity({ type: 'gp2', iops: '100' }, [mount], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
     expect(ebsCapacity({ type: 'gp3' }, [multiBlock], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
-    expect(ebsCapacity({ type: 'io2', iops: '3000' }, [{ ...mount, accessMode: 'MULTI_NODE_MULTI_WRITER' }], undefined, 'us-east-1')).toEqual({ availableBytes: 0 });
+    expect(
+      ebsCapacity({ type: 'io2', iops: '3000' }, [{ ...mount, accessMode: 'MULTI_NODE_MULTI_WRITER' }], undefined, 'us-east-1'),
+    ).toEqual({ availableBytes: 0 });
     expect(ebsCapacity({}, [mount], 'eu-west-1a', 'us-east-1')).toEqual({ availableBytes: 0 });
   });
 });

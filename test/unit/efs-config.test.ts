@@ -11,11 +11,22 @@ const ctx = (options: Record<string, string | boolean | undefined>) => ({ nodeId
 
 describe('efs backend options', () => {
   it('parses --backend efs with its flags, and refuses them for another backend', () => {
-    const c = parseServeConfig(['--backend', 'efs', '--region', 'eu-west-1', '--zone', 'eu-west-1b', '--efs-utils', '--endpoint-url', 'http://127.0.0.1:5000'], {});
+    const c = parseServeConfig(
+      ['--backend', 'efs', '--region', 'eu-west-1', '--zone', 'eu-west-1b', '--efs-utils', '--endpoint-url', 'http://127.0.0.1:5000'],
+      {},
+    );
     expect(c.backend.name).toBe('efs');
-    expect(c.backendOptions).toMatchObject({ region: 'eu-west-1', zone: 'eu-west-1b', 'efs-utils': true, 'endpoint-url': 'http://127.0.0.1:5000' });
+    expect(c.backendOptions).toMatchObject({
+      region: 'eu-west-1',
+      zone: 'eu-west-1b',
+      'efs-utils': true,
+      'endpoint-url': 'http://127.0.0.1:5000',
+    });
     expect(() => parseServeConfig(['--backend', 'loop', '--efs-utils'], {})).toThrow(/not an option of the loop backend/);
-    expect(parseServeConfig(['--backend', 'efs'], { AWS_REGION: 'us-west-2', REXCSI_EFS_UTILS: 'true' }).backendOptions).toMatchObject({ region: 'us-west-2', 'efs-utils': true });
+    expect(parseServeConfig(['--backend', 'efs'], { AWS_REGION: 'us-west-2', REXCSI_EFS_UTILS: 'true' }).backendOptions).toMatchObject({
+      region: 'us-west-2',
+      'efs-utils': true,
+    });
   });
 
   it('needs a region, a zone of that region and an http(s) endpoint', () => {
@@ -27,7 +38,8 @@ describe('efs backend options', () => {
   });
 
   it('takes the endpoint from --endpoint-url, else AWS_ENDPOINT_URL_EFS, else AWS_ENDPOINT_URL', () => {
-    const endpointOf = (b: ReturnType<typeof createEfsBackend>) => (b as unknown as { api: { config: { endpoint?: string } } }).api.config.endpoint;
+    const endpointOf = (b: ReturnType<typeof createEfsBackend>) =>
+      (b as unknown as { api: { config: { endpoint?: string } } }).api.config.endpoint;
     const env = { AWS_ENDPOINT_URL_EFS: 'http://efs:1', AWS_ENDPOINT_URL: 'http://all:2' };
     expect(endpointOf(createEfsBackend(ctx({ region: 'us-east-1', 'endpoint-url': 'http://flag:3' }), env))).toBe('http://flag:3');
     expect(endpointOf(createEfsBackend(ctx({ region: 'us-east-1' }), env))).toBe('http://efs:1');
@@ -37,7 +49,14 @@ describe('efs backend options', () => {
 });
 
 describe('efs tags and gids', () => {
-  const ap = (tags: { key: string; value: string }[], gid?: number): AccessPoint => ({ id: 'fsap-00000001', fileSystemId: 'fs-00000001', gid, rootPath: '/x', lifeCycleState: 'available', tags });
+  const ap = (tags: { key: string; value: string }[], gid?: number): AccessPoint => ({
+    id: 'fsap-00000001',
+    fileSystemId: 'fs-00000001',
+    gid,
+    rootPath: '/x',
+    lifeCycleState: 'available',
+    tags,
+  });
 
   it('round-trips any name and up to 4 KiB of parameters through tag values EFS accepts', () => {
     const name = 'näme with spaces, "quotes" and {braces}';

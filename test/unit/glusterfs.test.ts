@@ -1,7 +1,15 @@
 // The glusterfs backend's pure parts: volume ids (strict, so no id names a path outside its place), the
 // record kept on the gluster side, and the reader of the gluster CLI's --xml output.
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, hexForName, mountPath, parseVolumeId, subdirRef, volumeRef } from '../../src/backends/glusterfs/ids.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  hexForName,
+  mountPath,
+  parseVolumeId,
+  subdirRef,
+  volumeRef,
+} from '../../src/backends/glusterfs/ids.js';
 import { child, children, parseXml, textOf } from '../../src/backends/glusterfs/xml.js';
 
 describe('glusterfs volume ids', () => {
@@ -18,16 +26,30 @@ describe('glusterfs volume ids', () => {
 
   it('rejects anything else, in particular path tricks', () => {
     for (const id of [
-      '', 'gs:hosting:../../../etc', 'gs:../x:0123456789abcdef01234567', 'gs:hosting:0123456789abcdef01234567/..',
-      'gs:hosting/../x:0123456789abcdef01234567', 'gs:hosting:0123456789ABCDEF01234567', 'gv-0123', 'gv-0123456789abcdef01234567/x',
-      'gv-../../0123456789abcdef0123', 'gs::0123456789abcdef01234567', 'gs:host ing:0123456789abcdef01234567',
+      '',
+      'gs:hosting:../../../etc',
+      'gs:../x:0123456789abcdef01234567',
+      'gs:hosting:0123456789abcdef01234567/..',
+      'gs:hosting/../x:0123456789abcdef01234567',
+      'gs:hosting:0123456789ABCDEF01234567',
+      'gv-0123',
+      'gv-0123456789abcdef01234567/x',
+      'gv-../../0123456789abcdef0123',
+      'gs::0123456789abcdef01234567',
+      'gs:host ing:0123456789abcdef01234567',
     ]) {
       expect(parseVolumeId(id), id).toBeUndefined();
     }
   });
 
   it('keeps the record readable only when it is one we wrote', () => {
-    const r = { v: 1 as const, name: 'a name, with "quotes"\nand a newline', layout: 'subdir' as const, parameters: { layout: 'subdir' }, createdAt: 'now' };
+    const r = {
+      v: 1 as const,
+      name: 'a name, with "quotes"\nand a newline',
+      layout: 'subdir' as const,
+      parameters: { layout: 'subdir' },
+      createdAt: 'now',
+    };
     const encoded = encodeRecord(r);
     expect(encoded).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(decodeRecord(encoded)).toEqual(r);

@@ -13,7 +13,10 @@ const noBackend = {} as Backend;
 
 async function sample(m: PluginMetrics, name: string): Promise<string> {
   const text = await m.registry.metrics();
-  return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .join('\n');
 }
 
 describe('metrics', () => {
@@ -30,7 +33,11 @@ describe('metrics', () => {
 
   it('takes backend calls through observeBackendCall only while metrics are served', async () => {
     observeBackendCall('ec2', 12, true, 'CreateVolume'); // no server yet: a no-op, no throw
-    const server = await serveMetrics({ host: '127.0.0.1', port: 0 }, { backend: noBackend, inflight: new Inflight(), countVolumes: false, labels }, pino({ level: 'silent' }));
+    const server = await serveMetrics(
+      { host: '127.0.0.1', port: 0 },
+      { backend: noBackend, inflight: new Inflight(), countVolumes: false, labels },
+      pino({ level: 'silent' }),
+    );
     try {
       observeBackendCall('ec2', 12, true, 'CreateVolume');
       observeBackendCall('ec2', 3000, false, 'CreateVolume');

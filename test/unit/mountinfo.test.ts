@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decodeMountField,
-  deviceMajor,
-  deviceMinor,
-  parseMountInfo,
-  stackOrder,
-} from '../../src/os/mountinfo.js';
+import { decodeMountField, deviceMajor, deviceMinor, parseMountInfo, stackOrder } from '../../src/os/mountinfo.js';
 
 const SAMPLE = [
   '22 27 0:21 / /proc rw,relatime - proc proc rw',

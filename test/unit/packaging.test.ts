@@ -11,7 +11,12 @@ import { parseServeConfig, type ServeConfig } from '../../src/config.js';
 import { REPO_ROOT } from '../helpers/plugin.js';
 
 const read = (rel: string): string => readFileSync(join(REPO_ROOT, rel), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { version: string; bin: Record<string, string>; files: string[]; scripts: Record<string, string> };
+const pkg = JSON.parse(read('package.json')) as {
+  version: string;
+  bin: Record<string, string>;
+  files: string[];
+  scripts: Record<string, string>;
+};
 const IMAGE = `rexcsi:${pkg.version}`;
 
 /** A `rexcsi serve ...` command line, checked by the plugin's own parser (as the container would see it). */
@@ -23,7 +28,9 @@ function serveConfig(argv: string[], env: Record<string, string> = {}): ServeCon
 /** The commands src/os runs through run(): literal names, plus mkfs.<fs> for each filesystem formatted. */
 function commandsTheOsLayerRuns(): string[] {
   const names = new Set<string>();
-  for (const file of ['exec', 'format', 'fs', 'loop', 'mount', 'mountinfo', 'privileges'].map((f) => `src/os/${f}.ts`).filter((f) => existsSync(join(REPO_ROOT, f)))) {
+  for (const file of ['exec', 'format', 'fs', 'loop', 'mount', 'mountinfo', 'privileges']
+    .map((f) => `src/os/${f}.ts`)
+    .filter((f) => existsSync(join(REPO_ROOT, f)))) {
     for (const m of read(file).matchAll(/\brun\(\s*'([a-z0-9_.-]+)'/g)) names.add(m[1]!);
   }
   for (const m of read('src/os/format.ts').matchAll(/\b(ext4|xfs): \[/g)) names.add(`mkfs.${m[1]}`);
@@ -43,7 +50,11 @@ function debianPackagesOf(commands: string[]): Map<string, string> {
 
 describe('Dockerfile', () => {
   const docker = read('Dockerfile');
-  const lines = docker.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = docker
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 
   it('copies only files that exist in the repository', () => {
     const copies = lines.filter((l) => l.startsWith('COPY ') && !l.includes('--from='));
@@ -79,7 +90,11 @@ describe('Dockerfile', () => {
 
   it('installs the packages that provide every command the OS layer runs', () => {
     const install = lines.find((l) => l.includes('apt-get install'))!;
-    const packages = install.split('&&').find((p) => p.includes('apt-get install'))!.split(/\s+/).filter((w) => /^[a-z0-9][a-z0-9.+-]+$/.test(w) && !['apt-get', 'install'].includes(w));
+    const packages = install
+      .split('&&')
+      .find((p) => p.includes('apt-get install'))!
+      .split(/\s+/)
+      .filter((w) => /^[a-z0-9][a-z0-9.+-]+$/.test(w) && !['apt-get', 'install'].includes(w));
     for (const p of ['e2fsprogs', 'xfsprogs', 'util-linux', 'glusterfs-client', 'nfs-common']) expect(packages).toContain(p);
     const commands = commandsTheOsLayerRuns();
     expect(commands).toEqual(expect.arrayContaining(['blkid', 'losetup', 'mkfs.ext4', 'mkfs.xfs', 'mount', 'umount']));
@@ -146,9 +161,20 @@ describe('Nomad examples', () => {
 });
 
 describe('Kubernetes examples', () => {
-  type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string }[]; volumeMounts?: { name: string; mountPath: string }[] };
+  type Container = {
+    name: string;
+    image: string;
+    args?: string[];
+    env?: { name: string; value?: string }[];
+    volumeMounts?: { name: string; mountPath: string }[];
+  };
   type Volume = { name: string; hostPath?: { path: string }; emptyDir?: object };
-  type Obj = { kind: string; metadata: { name: string }; provisioner?: string; spec?: { template?: { spec: { serviceAccountName?: string; containers: Container[]; volumes: Volume[] } } } };
+  type Obj = {
+    kind: string;
+    metadata: { name: string };
+    provisioner?: string;
+    spec?: { template?: { spec: { serviceAccountName?: string; containers: Container[]; volumes: Volume[] } } };
+  };
   const docs = (file: string): Obj[] => parseAllDocuments(read(file)).map((d) => d.toJS() as Obj);
   const all = ['csidriver.yaml', 'rbac.yaml', 'controller.yaml', 'node.yaml'].flatMap((f) => docs(`packaging/kubernetes/${f}`));
   const driver = all.find((o) => o.kind === 'CSIDriver')!;
@@ -157,7 +183,12 @@ describe('Kubernetes examples', () => {
     expect(driver).toBeDefined();
     const deployment = all.find((o) => o.kind === 'Deployment')!;
     const daemonSet = all.find((o) => o.kind === 'DaemonSet')!;
-    expect(deployment.spec!.template!.spec.containers.map((c) => c.name)).toEqual(['rexcsi', 'csi-provisioner', 'csi-resizer', 'csi-snapshotter']);
+    expect(deployment.spec!.template!.spec.containers.map((c) => c.name)).toEqual([
+      'rexcsi',
+      'csi-provisioner',
+      'csi-resizer',
+      'csi-snapshotter',
+    ]);
     expect(daemonSet.spec!.template!.spec.containers.map((c) => c.name)).toEqual(['rexcsi', 'node-driver-registrar']);
     expect(all.find((o) => o.kind === 'StorageClass')?.provisioner).toBe(driver.metadata.name);
   });
@@ -165,7 +196,10 @@ describe('Kubernetes examples', () => {
   it('wires each pod together: plugin command line, driver name, shared socket, volumes, service account', () => {
     for (const workload of all.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')) {
       const pod = workload.spec!.template!.spec;
-      expect(all.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === pod.serviceAccountName), `${workload.metadata.name} service account`).toBe(true);
+      expect(
+        all.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === pod.serviceAccountName),
+        `${workload.metadata.name} service account`,
+      ).toBe(true);
       const volumes = new Map(pod.volumes.map((v) => [v.name, v]));
       const plugin = pod.containers.find((c) => c.name === 'rexcsi')!;
       expect(plugin.image).toBe(IMAGE);

@@ -86,7 +86,10 @@ export class VolumeBatcher {
         if (why) throw why;
       }
       if (Date.now() + delay > deadline) {
-        throw new RexError('UNAVAILABLE', `volume ${id} did not become ${what} within ${Math.round(timeoutMs / 1000)} s (state ${volume?.state ?? 'unknown'}); retry later`);
+        throw new RexError(
+          'UNAVAILABLE',
+          `volume ${id} did not become ${what} within ${Math.round(timeoutMs / 1000)} s (state ${volume?.state ?? 'unknown'}); retry later`,
+        );
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, this.opts.maxPollMs ?? 5000);

@@ -22,7 +22,12 @@ const NONE: CapacityInfo = { availableBytes: 0 };
  * @param zone the zone of GetCapacity's accessible_topology, if one was given
  * @param region the plugin's region: a zone outside it has no capacity here
  */
-export function ebsCapacity(parameters: Record<string, string>, capabilities: Capability[], zone: string | undefined, region: string): CapacityInfo {
+export function ebsCapacity(
+  parameters: Record<string, string>,
+  capabilities: Capability[],
+  zone: string | undefined,
+  region: string,
+): CapacityInfo {
   let spec: VolumeSpec;
   try {
     spec = parseVolumeSpec(parameters);

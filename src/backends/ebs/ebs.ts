@@ -19,7 +19,17 @@ import type {
   Volume,
 } from '../backend.js';
 import { faultPoint } from '../../faults.js';
-import { alreadyExists, failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, RexError, unavailable } from '../../errors.js';
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  isRexError,
+  notFound,
+  outOfRange,
+  resourceExhausted,
+  RexError,
+  unavailable,
+} from '../../errors.js';
 import { pageOfIds } from '../page-token.js';
 import { VolumeBatcher } from './batcher.js';
 import { ebsCapacity } from './capacity.js';
@@ -100,7 +110,13 @@ export class EbsBackend implements Backend {
     this.merger = new ModifyMerger((id, input) => this.applyModification(id, input), config.modifyWindowMs ?? 200);
     this.features = {
       accessTypes: ['mount', 'block'],
-      accessModes: ['SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER', 'MULTI_NODE_MULTI_WRITER'],
+      accessModes: [
+        'SINGLE_NODE_WRITER',
+        'SINGLE_NODE_READER_ONLY',
+        'SINGLE_NODE_SINGLE_WRITER',
+        'SINGLE_NODE_MULTI_WRITER',
+        'MULTI_NODE_MULTI_WRITER',
+      ],
       fsTypes: ['ext4', 'xfs'],
       defaultFsType: 'ext4',
       nodeSource: 'block',
@@ -206,8 +222,15 @@ export class EbsBackend implements Backend {
 
   /** Waits until a new volume is usable; UNAVAILABLE when it fails or is gone. */
   private async waitUntilCreated(id: string) {
-    const ready = await this.batcher.waitFor(id, 'available', (v) => v?.state === 'available' || v?.state === 'in-use', this.config.waitTimeoutMs, (v) =>
-      !v || GONE_STATES.has(v.state) || v.state === 'error' ? unavailable(`volume ${id} went to state ${v?.state ?? 'deleted'} while being created`) : undefined,
+    const ready = await this.batcher.waitFor(
+      id,
+      'available',
+      (v) => v?.state === 'available' || v?.state === 'in-use',
+      this.config.waitTimeoutMs,
+      (v) =>
+        !v || GONE_STATES.has(v.state) || v.state === 'error'
+          ? unavailable(`volume ${id} went to state ${v?.state ?? 'deleted'} while being created`)
+          : undefined,
     );
     return ready!;
   }
@@ -216,10 +239,15 @@ export class EbsBackend implements Backend {
     if (!VOLUME_ID.test(id)) return;
     const volume = await this.batcher.describe(id);
     if (!volume || GONE_STATES.has(volume.state)) return;
-    if (!this.isManaged(volume)) throw failedPrecondition(`volume ${id} is not managed by this plugin (no ${TAG_CLUSTER}=${this.config.clusterTag} tag); not deleting it`);
+    if (!this.isManaged(volume))
+      throw failedPrecondition(
+        `volume ${id} is not managed by this plugin (no ${TAG_CLUSTER}=${this.config.clusterTag} tag); not deleting it`,
+      );
     const attached = volume.attachments.filter((a) => ACTIVE_ATTACHMENT.has(a.state) || a.state === 'detaching');
     if (attached.length > 0) {
-      throw failedPrecondition(`volume ${id} is attached to ${attached.map((a) => `${a.instanceId} (${a.state})`).join(', ')}; unpublish it first`);
+      throw failedPrecondition(
+        `volume ${id} is attached to ${attached.map((a) => `${a.instanceId} (${a.state})`).join(', ')}; unpublish it first`,
+      );
     }
     try {
       await this.ec2.deleteVolume(id);
@@ -248,7 +276,9 @@ export class EbsBackend implements Backend {
   }
 
   async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
-    const volumes = (await this.ec2.describeVolumes({ tags: { [TAG_CLUSTER]: this.config.clusterTag } })).filter((v) => !GONE_STATES.has(v.state));
+    const volumes = (await this.ec2.describeVolumes({ tags: { [TAG_CLUSTER]: this.config.clusterTag } })).filter(
+      (v) => !GONE_STATES.has(v.state),
+    );
     const byId = new Map(volumes.map((v) => [v.id, v]));
     const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, (id) => VOLUME_ID.test(id));
     return { entries: ids.map((id) => this.toVolume(byId.get(id)!)), nextToken };
@@ -288,7 +318,9 @@ export class EbsBackend implements Backend {
     const targets = volume.attachments.filter((a) => a.state !== 'detached' && (nodeId === '' || a.instanceId === nodeId));
     await Promise.all(targets.map((a) => this.detach(id, a.instanceId, false)));
     await faultPoint('ebs.unpublish.after-detach');
-    const modeTags = Object.keys(volume.tags).filter((k) => k.startsWith(TAG_PUBLISH_MODE) && (nodeId === '' || k === `${TAG_PUBLISH_MODE}${nodeId}`));
+    const modeTags = Object.keys(volume.tags).filter(
+      (k) => k.startsWith(TAG_PUBLISH_MODE) && (nodeId === '' || k === `${TAG_PUBLISH_MODE}${nodeId}`),
+    );
     if (modeTags.length > 0) await this.ec2.deleteTags(id, modeTags).catch(() => undefined);
   }
 
@@ -324,7 +356,8 @@ export class EbsBackend implements Backend {
     if (wanted.throughput !== undefined && wanted.throughput !== volume.throughput) change.throughput = wanted.throughput;
     if (Object.keys(change).length === 0) return;
     const finalType = change.type ?? volume.type;
-    if (change.throughput !== undefined && finalType !== 'gp3') throw invalidArgument(`throughput can only be set on gp3 volumes; volume ${id} is ${finalType}`);
+    if (change.throughput !== undefined && finalType !== 'gp3')
+      throw invalidArgument(`throughput can only be set on gp3 volumes; volume ${id} is ${finalType}`);
     if (change.iops !== undefined && !['gp3', 'io1', 'io2'].includes(finalType)) {
       throw invalidArgument(`iops can only be set on gp3, io1 and io2 volumes; volume ${id} is ${finalType}`);
     }
@@ -363,7 +396,11 @@ export class EbsBackend implements Backend {
     }
     const volume = await this.describeManaged(args.sourceVolumeId);
     if (!volume) throw notFound(`volume ${args.sourceVolumeId} does not exist`);
-    const snap = await this.ec2.createSnapshot(volume.id, { ...tags, [TAG_SNAPSHOT_NAME]: args.name, [TAG_CLUSTER]: this.config.clusterTag }, `rexcsi snapshot ${args.name}`);
+    const snap = await this.ec2.createSnapshot(
+      volume.id,
+      { ...tags, [TAG_SNAPSHOT_NAME]: args.name, [TAG_CLUSTER]: this.config.clusterTag },
+      `rexcsi snapshot ${args.name}`,
+    );
     return toSnapshot(snap);
   }
 
@@ -381,7 +418,8 @@ export class EbsBackend implements Backend {
   async deleteSnapshot(id: string): Promise<void> {
     const snap = await this.describeSnapshot(id);
     if (!snap) return;
-    if (snap.tags[TAG_CLUSTER] !== this.config.clusterTag) throw failedPrecondition(`snapshot ${id} is not managed by this plugin; not deleting it`);
+    if (snap.tags[TAG_CLUSTER] !== this.config.clusterTag)
+      throw failedPrecondition(`snapshot ${id} is not managed by this plugin; not deleting it`);
     try {
       await this.ec2.deleteSnapshot(id);
     } catch (e) {
@@ -454,7 +492,8 @@ export class EbsBackend implements Backend {
     const me = await this.identity();
     const volume = await this.batcher.describe(volumeId);
     if (!volume || volume.tags[TAG_NODE_ATTACHED] !== me.instanceId) return;
-    if (volume.attachments.some((a) => a.instanceId === me.instanceId && a.state !== 'detached')) await this.detach(volumeId, me.instanceId, false);
+    if (volume.attachments.some((a) => a.instanceId === me.instanceId && a.state !== 'detached'))
+      await this.detach(volumeId, me.instanceId, false);
     await faultPoint('ebs.node-detach.after-detach');
     await this.ec2.deleteTags(volumeId, [TAG_NODE_ATTACHED]);
   }
@@ -480,7 +519,9 @@ export class EbsBackend implements Backend {
   /** Attaches the volume to the instance (or finds it attached there) and waits until it is; returns the device name. */
   private async attach(volume: EbsVolume, instance: EbsInstance, block: boolean): Promise<string> {
     if (volume.zone !== instance.zone) {
-      throw failedPrecondition(`volume ${volume.id} is in ${volume.zone} and instance ${instance.id} in ${instance.zone}; EBS attaches only within a zone`);
+      throw failedPrecondition(
+        `volume ${volume.id} is in ${volume.zone} and instance ${instance.id} in ${instance.zone}; EBS attaches only within a zone`,
+      );
     }
     const mine = volume.attachments.find((a) => a.instanceId === instance.id && ACTIVE_ATTACHMENT.has(a.state));
     if (mine) {
@@ -499,11 +540,21 @@ export class EbsBackend implements Backend {
       // neither exceed the limit nor pick the same name.
       const fresh = (await this.ec2.describeInstance(instance.id)) ?? instance;
       const limit = this.config.attachLimit ?? attachLimitFor(fresh.type);
-      const used = fresh.devices.length + this.devices.reservedCount(instance.id, fresh.devices.map((d) => d.device));
+      const used =
+        fresh.devices.length +
+        this.devices.reservedCount(
+          instance.id,
+          fresh.devices.map((d) => d.device),
+        );
       if (used >= limit) {
-        throw resourceExhausted(`instance ${instance.id} (${fresh.type || 'unknown type'}) has ${used} of its ${limit} volume attachments in use; detach a volume or use another node`);
+        throw resourceExhausted(
+          `instance ${instance.id} (${fresh.type || 'unknown type'}) has ${used} of its ${limit} volume attachments in use; detach a volume or use another node`,
+        );
       }
-      const name = this.devices.allocate(instance.id, fresh.devices.map((d) => d.device));
+      const name = this.devices.allocate(
+        instance.id,
+        fresh.devices.map((d) => d.device),
+      );
       try {
         await this.ec2.attachVolume(volume.id, instance.id, name);
       } catch (e) {
@@ -531,7 +582,10 @@ export class EbsBackend implements Backend {
         if (!v) return notFound(`volume ${volumeId} disappeared while being attached`);
         const ours = v.attachments.find((a) => a.instanceId === instanceId);
         if (!ours || ours.state === 'detached' || ours.state === 'detaching') {
-          return new RexError('ABORTED', `the attachment of volume ${volumeId} to ${instanceId} went away while attaching (now ${describeAttachments(v)}); retry`);
+          return new RexError(
+            'ABORTED',
+            `the attachment of volume ${volumeId} to ${instanceId} went away while attaching (now ${describeAttachments(v)}); retry`,
+          );
         }
         return undefined;
       },
@@ -563,9 +617,14 @@ export class EbsBackend implements Backend {
       if (volume.multiAttach) break;
       const other = await this.ec2.describeInstance(a.instanceId);
       const dead = !other || DEAD_INSTANCE_STATES.has(other.state);
-      if (!dead) throw failedPrecondition(`volume ${volumeId} is attached to instance ${a.instanceId}, which is ${other.state}; it cannot be attached here`);
+      if (!dead)
+        throw failedPrecondition(
+          `volume ${volumeId} is attached to instance ${a.instanceId}, which is ${other.state}; it cannot be attached here`,
+        );
       if (!this.config.preempt) {
-        throw failedPrecondition(`volume ${volumeId} is still attached to instance ${a.instanceId} (${other?.state ?? 'gone'}); run with --preempt to force-detach it from a stopped instance`);
+        throw failedPrecondition(
+          `volume ${volumeId} is still attached to instance ${a.instanceId} (${other?.state ?? 'gone'}); run with --preempt to force-detach it from a stopped instance`,
+        );
       }
       await this.detach(volumeId, a.instanceId, true);
     }
@@ -609,7 +668,8 @@ export class EbsBackend implements Backend {
   }
 
   private async chooseZone(topology: TopologyRequirement | undefined): Promise<string> {
-    const zones = (list: Record<string, string>[] | undefined) => (list ?? []).map((t) => t[ZONE_TOPOLOGY_KEY]).filter((z): z is string => Boolean(z));
+    const zones = (list: Record<string, string>[] | undefined) =>
+      (list ?? []).map((t) => t[ZONE_TOPOLOGY_KEY]).filter((z): z is string => Boolean(z));
     const requisite = zones(topology?.requisite);
     const preferred = zones(topology?.preferred);
     const pick = preferred.find((z) => requisite.length === 0 || requisite.includes(z)) ?? requisite[0];
@@ -682,7 +742,8 @@ const TAG_VALUE_CHARS = 255;
 function parameterTags(parameters: Record<string, string>): Record<string, string> {
   const json = JSON.stringify(Object.fromEntries(Object.entries(parameters).sort(([a], [b]) => a.localeCompare(b))));
   const tags: Record<string, string> = {};
-  for (let i = 0; i * TAG_VALUE_CHARS < json.length || i === 0; i++) tags[`${TAG_PARAMETERS}.${i}`] = json.slice(i * TAG_VALUE_CHARS, (i + 1) * TAG_VALUE_CHARS);
+  for (let i = 0; i * TAG_VALUE_CHARS < json.length || i === 0; i++)
+    tags[`${TAG_PARAMETERS}.${i}`] = json.slice(i * TAG_VALUE_CHARS, (i + 1) * TAG_VALUE_CHARS);
   return tags;
 }
 

@@ -87,17 +87,30 @@ export type TagFilters = Record<string, string>;
 
 /** EC2 error codes whose meaning is clear, and the gRPC code each becomes. */
 const ERROR_CODES: [RegExp, ErrorCode][] = [
-  [/^(RequestLimitExceeded|Throttling|ThrottlingException|TooManyRequestsException|ServiceUnavailable|Unavailable|InternalError|InsufficientVolumeCapacity|InsufficientInstanceCapacity)$/, 'UNAVAILABLE'],
+  [
+    /^(RequestLimitExceeded|Throttling|ThrottlingException|TooManyRequestsException|ServiceUnavailable|Unavailable|InternalError|InsufficientVolumeCapacity|InsufficientInstanceCapacity)$/,
+    'UNAVAILABLE',
+  ],
   [/\.NotFound$|^InvalidVolumeID\.Malformed$|^InvalidInstanceID\.Malformed$|^InvalidSnapshotID\.Malformed$/, 'NOT_FOUND'],
-  [/^(VolumeInUse|IncorrectState|IncorrectModificationState|InvalidVolume\.ZoneMismatch|SnapshotInUse|InvalidAttachment\.NotFound)$/, 'FAILED_PRECONDITION'],
+  [
+    /^(VolumeInUse|IncorrectState|IncorrectModificationState|InvalidVolume\.ZoneMismatch|SnapshotInUse|InvalidAttachment\.NotFound)$/,
+    'FAILED_PRECONDITION',
+  ],
   [/^(VolumeLimitExceeded|SnapshotLimitExceeded|AttachmentLimitExceeded|MaxIOPSLimitExceeded|VolumeIOPSLimit)$/, 'RESOURCE_EXHAUSTED'],
-  [/^(UnauthorizedOperation|AuthFailure|InvalidClientTokenId|SignatureDoesNotMatch|AccessDenied|OptInRequired|Blocked)$/, 'PERMISSION_DENIED'],
-  [/^(InvalidParameterValue|InvalidParameterCombination|InvalidParameter|MissingParameter|InvalidZone\.NotFound|InvalidKmsKey\.NotFound)$/, 'INVALID_ARGUMENT'],
+  [
+    /^(UnauthorizedOperation|AuthFailure|InvalidClientTokenId|SignatureDoesNotMatch|AccessDenied|OptInRequired|Blocked)$/,
+    'PERMISSION_DENIED',
+  ],
+  [
+    /^(InvalidParameterValue|InvalidParameterCombination|InvalidParameter|MissingParameter|InvalidZone\.NotFound|InvalidKmsKey\.NotFound)$/,
+    'INVALID_ARGUMENT',
+  ],
   [/^IdempotentParameterMismatch$/, 'ALREADY_EXISTS'],
 ];
 
 /** Network-level failures: the endpoint is not reachable now. */
-const NETWORK_ERRORS = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|socket hang up|TimeoutError|NetworkingError|RequestTimeout/;
+const NETWORK_ERRORS =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|socket hang up|TimeoutError|NetworkingError|RequestTimeout/;
 
 export function ec2Error(operation: string, e: unknown): RexError {
   if (e instanceof RexError) return e;
@@ -107,7 +120,9 @@ export function ec2Error(operation: string, e: unknown): RexError {
   if (name === 'InvalidKmsKey.NotFound') return new RexError('INVALID_ARGUMENT', message, { cause: e });
   for (const [pattern, code] of ERROR_CODES) if (pattern.test(name)) return new RexError(code, message, { cause: e });
   if (name === 'CredentialsProviderError' || /credential/i.test(name)) {
-    return new RexError('FAILED_PRECONDITION', `${message} (configure AWS credentials: environment, profile or instance role)`, { cause: e });
+    return new RexError('FAILED_PRECONDITION', `${message} (configure AWS credentials: environment, profile or instance role)`, {
+      cause: e,
+    });
   }
   if (NETWORK_ERRORS.test(`${name} ${err.code ?? ''} ${err.message ?? ''}`)) return new RexError('UNAVAILABLE', message, { cause: e });
   const status = err.$metadata?.httpStatusCode;
@@ -136,7 +151,11 @@ function toVolume(v: Sdk.Volume): EbsVolume {
     snapshotId: v.SnapshotId ? v.SnapshotId : undefined,
     multiAttach: v.MultiAttachEnabled ?? false,
     tags: tagMap(v.Tags),
-    attachments: (v.Attachments ?? []).map((a) => ({ instanceId: a.InstanceId ?? '', device: a.Device ?? '', state: a.State ?? 'unknown' })),
+    attachments: (v.Attachments ?? []).map((a) => ({
+      instanceId: a.InstanceId ?? '',
+      device: a.Device ?? '',
+      state: a.State ?? 'unknown',
+    })),
   };
 }
 
@@ -189,7 +208,13 @@ export class Ec2 {
     let token: string | undefined;
     do {
       const res = await this.call('DescribeVolumes', (m, c) =>
-        c.send(new m.DescribeVolumesCommand({ Filters: filters, ...(filter.ids ? {} : { MaxResults: 500 }), ...(token ? { NextToken: token } : {}) })),
+        c.send(
+          new m.DescribeVolumesCommand({
+            Filters: filters,
+            ...(filter.ids ? {} : { MaxResults: 500 }),
+            ...(token ? { NextToken: token } : {}),
+          }),
+        ),
       );
       out.push(...(res.Volumes ?? []).map(toVolume));
       token = res.NextToken;
@@ -223,7 +248,9 @@ export class Ec2 {
   }
 
   async attachVolume(volumeId: string, instanceId: string, device: string): Promise<void> {
-    await this.call('AttachVolume', (m, c) => c.send(new m.AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device })));
+    await this.call('AttachVolume', (m, c) =>
+      c.send(new m.AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device })),
+    );
   }
 
   async detachVolume(volumeId: string, instanceId: string, force = false): Promise<void> {
@@ -248,7 +275,9 @@ export class Ec2 {
   }
 
   async describeModification(id: string): Promise<VolumeModification | undefined> {
-    const res = await this.call('DescribeVolumesModifications', (m, c) => c.send(new m.DescribeVolumesModificationsCommand({ VolumeIds: [id] })));
+    const res = await this.call('DescribeVolumesModifications', (m, c) =>
+      c.send(new m.DescribeVolumesModificationsCommand({ VolumeIds: [id] })),
+    );
     const mods = res.VolumesModifications ?? [];
     return mods.length ? toModification(mods[mods.length - 1]) : undefined;
   }
@@ -283,12 +312,20 @@ export class Ec2 {
   }
 
   async deleteTags(resourceId: string, keys: string[]): Promise<void> {
-    await this.call('DeleteTags', (m, c) => c.send(new m.DeleteTagsCommand({ Resources: [resourceId], Tags: keys.map((Key) => ({ Key })) })));
+    await this.call('DeleteTags', (m, c) =>
+      c.send(new m.DeleteTagsCommand({ Resources: [resourceId], Tags: keys.map((Key) => ({ Key })) })),
+    );
   }
 
   async createSnapshot(volumeId: string, tags: Record<string, string>, description: string): Promise<EbsSnapshot> {
     const res = await this.call('CreateSnapshot', (m, c) =>
-      c.send(new m.CreateSnapshotCommand({ VolumeId: volumeId, Description: description, TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }] })),
+      c.send(
+        new m.CreateSnapshotCommand({
+          VolumeId: volumeId,
+          Description: description,
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }],
+        }),
+      ),
     );
     return toSnapshot(res);
   }

@@ -14,8 +14,10 @@ export async function createEbsBackend(ctx: BackendContext): Promise<EbsBackend>
   const str = (name: string): string | undefined => (typeof o[name] === 'string' && o[name] !== '' ? (o[name] as string) : undefined);
   let zone = str('zone');
   const instanceId = str('instance-id');
-  if (instanceId !== undefined && !/^i-[0-9a-f]{8,17}$/.test(instanceId)) throw new Error(`--instance-id=${JSON.stringify(instanceId)}: expected an EC2 instance id (i-...)`);
-  if (zone !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/.test(zone)) throw new Error(`--zone=${JSON.stringify(zone)}: expected an availability zone such as us-east-1a`);
+  if (instanceId !== undefined && !/^i-[0-9a-f]{8,17}$/.test(instanceId))
+    throw new Error(`--instance-id=${JSON.stringify(instanceId)}: expected an EC2 instance id (i-...)`);
+  if (zone !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/.test(zone))
+    throw new Error(`--zone=${JSON.stringify(zone)}: expected an availability zone such as us-east-1a`);
   let region = str('region') ?? process.env.AWS_DEFAULT_REGION ?? zone?.slice(0, -1);
   if (!region) {
     const me = await fetchInstanceIdentity().catch(() => undefined);
@@ -24,7 +26,8 @@ export async function createEbsBackend(ctx: BackendContext): Promise<EbsBackend>
     region = me.zone.slice(0, -1);
   }
   const limit = str('attach-limit');
-  if (limit !== undefined && !/^[1-9]\d{0,2}$/.test(limit)) throw new Error(`--attach-limit=${JSON.stringify(limit)}: expected a whole number from 1`);
+  if (limit !== undefined && !/^[1-9]\d{0,2}$/.test(limit))
+    throw new Error(`--attach-limit=${JSON.stringify(limit)}: expected a whole number from 1`);
   return new EbsBackend({
     region,
     endpoint: str('endpoint-url') ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL,

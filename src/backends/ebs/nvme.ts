@@ -56,7 +56,8 @@ async function check(roots: DeviceRoots, path: string, volumeId: string, require
   if (!(await isBlockDevice(device))) return undefined;
   const serial = await deviceSerial(roots, device);
   if (serial === undefined) return requireSerial ? { mismatch: `${path} (${device}) reports no serial` } : { device };
-  if (serial !== serialOf(volumeId)) return { mismatch: `${path} (${device}) has serial ${JSON.stringify(serial)}, not ${serialOf(volumeId)}` };
+  if (serial !== serialOf(volumeId))
+    return { mismatch: `${path} (${device}) has serial ${JSON.stringify(serial)}, not ${serialOf(volumeId)}` };
   return { device };
 }
 
@@ -80,13 +81,20 @@ export async function findDevice(roots: DeviceRoots, volumeId: string, hintDevic
 }
 
 /** Waits (udev may lag the attachment by seconds) until the volume's device shows up. */
-export async function waitForDevice(roots: DeviceRoots, volumeId: string, hintDevice: string | undefined, timeoutMs: number): Promise<string> {
+export async function waitForDevice(
+  roots: DeviceRoots,
+  volumeId: string,
+  hintDevice: string | undefined,
+  timeoutMs: number,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     const device = await findDevice(roots, volumeId, hintDevice);
     if (device) return device;
     if (Date.now() + delay > deadline) {
-      throw unavailable(`volume ${volumeId} is attached but no device for it appeared within ${Math.round(timeoutMs / 1000)} s (looked for ${byIdLink(roots, volumeId)}${hintDevice ? ` and ${hintDevice}` : ''})`);
+      throw unavailable(
+        `volume ${volumeId} is attached but no device for it appeared within ${Math.round(timeoutMs / 1000)} s (looked for ${byIdLink(roots, volumeId)}${hintDevice ? ` and ${hintDevice}` : ''})`,
+      );
     }
     await new Promise((r) => setTimeout(r, delay));
   }

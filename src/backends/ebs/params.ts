@@ -28,7 +28,17 @@ const GP3_THROUGHPUT = { min: 125, max: 2000 };
 
 export const TAG_PARAMETER_PREFIX = 'tagSpecification_';
 
-export const CREATE_PARAMETER_KEYS = ['type', 'iops', 'iopsPerGB', 'throughput', 'encrypted', 'kmsKeyId', 'fsType', 'allowAutoIOPSPerGBIncrease', `${TAG_PARAMETER_PREFIX}*`];
+export const CREATE_PARAMETER_KEYS = [
+  'type',
+  'iops',
+  'iopsPerGB',
+  'throughput',
+  'encrypted',
+  'kmsKeyId',
+  'fsType',
+  'allowAutoIOPSPerGBIncrease',
+  `${TAG_PARAMETER_PREFIX}*`,
+];
 export const MUTABLE_PARAMETER_KEYS = ['type', 'iops', 'throughput'];
 
 /** Tag keys the plugin itself sets; a user tag may not override them. */
@@ -70,8 +80,10 @@ export function parseTag(key: string, value: string): [string, string] {
   if (eq <= 0) throw invalidArgument(`parameter ${key}=${JSON.stringify(value)}: expected key=value`);
   const tagKey = value.slice(0, eq);
   const tagValue = value.slice(eq + 1);
-  if (tagKey.length > 128 || tagValue.length > 256) throw invalidArgument(`parameter ${key}: a tag key is at most 128 and a value 256 characters`);
-  if (RESERVED_TAG_PREFIXES.some((p) => tagKey.startsWith(p))) throw invalidArgument(`parameter ${key}: tag key ${JSON.stringify(tagKey)} is reserved`);
+  if (tagKey.length > 128 || tagValue.length > 256)
+    throw invalidArgument(`parameter ${key}: a tag key is at most 128 and a value 256 characters`);
+  if (RESERVED_TAG_PREFIXES.some((p) => tagKey.startsWith(p)))
+    throw invalidArgument(`parameter ${key}: tag key ${JSON.stringify(tagKey)} is reserved`);
   return [tagKey, tagValue];
 }
 
@@ -87,7 +99,8 @@ export function parseVolumeSpec(params: Record<string, string>): VolumeSpec {
   }
   if (params.iops !== undefined) spec.iops = positiveInt('iops', params.iops);
   if (params.iopsPerGB !== undefined) spec.iopsPerGB = positiveInt('iopsPerGB', params.iopsPerGB);
-  if (params.allowAutoIOPSPerGBIncrease !== undefined) spec.allowAutoIops = bool('allowAutoIOPSPerGBIncrease', params.allowAutoIOPSPerGBIncrease);
+  if (params.allowAutoIOPSPerGBIncrease !== undefined)
+    spec.allowAutoIops = bool('allowAutoIOPSPerGBIncrease', params.allowAutoIOPSPerGBIncrease);
   if (params.throughput !== undefined) spec.throughput = positiveInt('throughput', params.throughput);
   if (params.encrypted !== undefined) spec.encrypted = bool('encrypted', params.encrypted);
   if (params.kmsKeyId !== undefined) {
@@ -95,14 +108,17 @@ export function parseVolumeSpec(params: Record<string, string>): VolumeSpec {
     if (params.kmsKeyId === '') throw invalidArgument('parameter kmsKeyId must not be empty');
     spec.kmsKeyId = params.kmsKeyId;
   }
-  if (spec.iops !== undefined && spec.iopsPerGB !== undefined) throw invalidArgument('parameters iops and iopsPerGB exclude each other: give one');
+  if (spec.iops !== undefined && spec.iopsPerGB !== undefined)
+    throw invalidArgument('parameters iops and iopsPerGB exclude each other: give one');
   const takesIops = IOPS_LIMITS[type] !== undefined;
   if (spec.iops !== undefined && !takesIops) throw invalidArgument(`parameter iops is not allowed for type ${type} (only gp3, io1, io2)`);
-  if (spec.iopsPerGB !== undefined && !takesIops) throw invalidArgument(`parameter iopsPerGB is not allowed for type ${type} (only gp3, io1, io2)`);
+  if (spec.iopsPerGB !== undefined && !takesIops)
+    throw invalidArgument(`parameter iopsPerGB is not allowed for type ${type} (only gp3, io1, io2)`);
   if ((type === 'io1' || type === 'io2') && spec.iops === undefined && spec.iopsPerGB === undefined) {
     throw invalidArgument(`type ${type} needs parameter iops or iopsPerGB`);
   }
-  if (spec.throughput !== undefined && type !== 'gp3') throw invalidArgument(`parameter throughput is only allowed for type gp3, not ${type}`);
+  if (spec.throughput !== undefined && type !== 'gp3')
+    throw invalidArgument(`parameter throughput is only allowed for type gp3, not ${type}`);
   if (spec.throughput !== undefined && (spec.throughput < GP3_THROUGHPUT.min || spec.throughput > GP3_THROUGHPUT.max)) {
     throw invalidArgument(`parameter throughput=${spec.throughput}: gp3 allows ${GP3_THROUGHPUT.min} to ${GP3_THROUGHPUT.max} MiB/s`);
   }
@@ -130,11 +146,16 @@ export function iopsFor(spec: VolumeSpec, sizeGiB: number): number | undefined {
   const param = spec.iops !== undefined ? 'iops' : 'iopsPerGB';
   if (spec.iopsPerGB !== undefined && spec.allowAutoIops && iops < limits.min) iops = limits.min;
   iops = Math.min(iops, limits.max);
-  if (iops < limits.min) throw invalidArgument(`parameter ${param} gives ${iops} IOPS; ${spec.type} needs at least ${limits.min} (or set allowAutoIOPSPerGBIncrease=true)`);
+  if (iops < limits.min)
+    throw invalidArgument(
+      `parameter ${param} gives ${iops} IOPS; ${spec.type} needs at least ${limits.min} (or set allowAutoIOPSPerGBIncrease=true)`,
+    );
   // gp3's baseline (3000) comes with any size; beyond it, and for io1/io2, IOPS are capped per GiB.
   const cap = Math.max(spec.type === 'gp3' ? limits.min : 0, limits.perGiB * sizeGiB);
   if (iops > cap) {
-    throw invalidArgument(`parameter ${param} gives ${iops} IOPS; ${spec.type} allows at most ${limits.perGiB} IOPS per GiB (${cap} for ${sizeGiB} GiB)`);
+    throw invalidArgument(
+      `parameter ${param} gives ${iops} IOPS; ${spec.type} allows at most ${limits.perGiB} IOPS per GiB (${cap} for ${sizeGiB} GiB)`,
+    );
   }
   return iops;
 }

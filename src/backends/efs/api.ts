@@ -63,7 +63,12 @@ export interface CreateAccessPointInput {
 
 const NOT_FOUND_ERRORS = new Set(['FileSystemNotFound', 'AccessPointNotFound', 'MountTargetNotFound']);
 const RETRYABLE_ERRORS = new Set(['ThrottlingException', 'TooManyRequests', 'InternalServerError', 'ServiceUnavailable', 'RequestTimeout']);
-const CREDENTIAL_ERRORS = new Set(['CredentialsProviderError', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException']);
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialsProviderError',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+]);
 
 /** The error name the SDK gives an API answer ("FileSystemNotFound", ...), or the class name for local failures. */
 export function awsErrorName(e: unknown): string {
@@ -150,7 +155,11 @@ export class EfsApi {
       let out;
       try {
         out = await this.client.send(
-          new DescribeAccessPointsCommand({ ...(fileSystemId ? { FileSystemId: fileSystemId } : {}), MaxResults: 1000, ...(token ? { NextToken: token } : {}) }),
+          new DescribeAccessPointsCommand({
+            ...(fileSystemId ? { FileSystemId: fileSystemId } : {}),
+            MaxResults: 1000,
+            ...(token ? { NextToken: token } : {}),
+          }),
         );
       } catch (e) {
         if (fileSystemId && isNotFoundError(e)) throw notFound(`file system ${fileSystemId} does not exist`);
@@ -206,7 +215,9 @@ export class EfsApi {
     do {
       let out;
       try {
-        out = await this.client.send(new DescribeMountTargetsCommand({ FileSystemId: fileSystemId, ...(marker ? { Marker: marker } : {}) }));
+        out = await this.client.send(
+          new DescribeMountTargetsCommand({ FileSystemId: fileSystemId, ...(marker ? { Marker: marker } : {}) }),
+        );
       } catch (e) {
         if (isNotFoundError(e)) throw notFound(`file system ${fileSystemId} does not exist`);
         throw toRexError('DescribeMountTargets', e);
@@ -235,5 +246,10 @@ function toAccessPoint(ap: AccessPointDescription): AccessPoint {
 }
 
 function toMountTarget(mt: MountTargetDescription): MountTarget {
-  return { id: mt.MountTargetId ?? '', zone: mt.AvailabilityZoneName ?? '', ipAddress: mt.IpAddress ?? '', lifeCycleState: mt.LifeCycleState ?? '' };
+  return {
+    id: mt.MountTargetId ?? '',
+    zone: mt.AvailabilityZoneName ?? '',
+    ipAddress: mt.IpAddress ?? '',
+    lifeCycleState: mt.LifeCycleState ?? '',
+  };
 }

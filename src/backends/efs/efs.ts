@@ -119,7 +119,8 @@ export class EfsBackend implements Backend {
    * gid. Only a checked access point is tagged ready, and only ready ones are found by name or listed.
    */
   private async createAccessPointVolume(args: CreateVolumeArgs, plan: AccessPointPlan): Promise<Volume> {
-    if (!(await this.api.describeFileSystem(plan.fileSystemId))) throw notFound(`file system ${plan.fileSystemId} (parameter fileSystemId) does not exist`);
+    if (!(await this.api.describeFileSystem(plan.fileSystemId)))
+      throw notFound(`file system ${plan.fileSystemId} (parameter fileSystemId) does not exist`);
     const rootPath = rootPathFor(plan.basePath, args.name);
     for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
       if (attempt > 0) await sleep(50 + Math.random() * 200 * attempt);
@@ -146,7 +147,9 @@ export class EfsBackend implements Backend {
       }
       await this.api.deleteAccessPoint(created.id);
     }
-    throw aborted(`CreateVolume ${JSON.stringify(args.name)}: other controllers kept creating access points on ${plan.fileSystemId} with the same name or gid; retry`);
+    throw aborted(
+      `CreateVolume ${JSON.stringify(args.name)}: other controllers kept creating access points on ${plan.fileSystemId} with the same name or gid; retry`,
+    );
   }
 
   /** Deletes unready access points left by a CreateVolume that crashed long ago; returns the others. */
@@ -174,7 +177,10 @@ export class EfsBackend implements Backend {
     const ap = await this.api.describeAccessPoint(vol.accessPointId);
     if (!ap || ap.fileSystemId !== vol.fileSystemId) return;
     const info = readManaged(ap);
-    if (!info) throw failedPrecondition(`access point ${ap.id} was not created by rexcsi (it has no ${'rexcsi.io/name'} tag); rexcsi never deletes it`);
+    if (!info)
+      throw failedPrecondition(
+        `access point ${ap.id} was not created by rexcsi (it has no ${'rexcsi.io/name'} tag); rexcsi never deletes it`,
+      );
     if (info.parameters.deleteAccessPointRootDir === 'true') await this.deleteRootDirectory(ap);
     await this.api.deleteAccessPoint(ap.id);
   }
@@ -241,7 +247,10 @@ export class EfsBackend implements Backend {
    */
   private async deleteRootDirectory(ap: AccessPoint): Promise<void> {
     const problem = pathProblem(ap.rootPath);
-    if (problem || ap.rootPath === '/') throw failedPrecondition(`access point ${ap.id} has root directory ${JSON.stringify(ap.rootPath)}; refusing to delete it (${problem ?? 'the file system root'})`);
+    if (problem || ap.rootPath === '/')
+      throw failedPrecondition(
+        `access point ${ap.id} has root directory ${JSON.stringify(ap.rootPath)}; refusing to delete it (${problem ?? 'the file system root'})`,
+      );
     const source = await this.mountSource({ fileSystemId: ap.fileSystemId, path: '/' });
     const workDir = this.config.workDir ?? tmpdir();
     await mkdir(workDir, { recursive: true });
@@ -307,12 +316,16 @@ export class EfsBackend implements Backend {
    */
   async mountSource(vol: EfsVolumeId): Promise<EfsMountSource> {
     const volumeId = formatVolumeId(vol);
-    if (!(await this.api.describeFileSystem(vol.fileSystemId))) throw notFound(`volume ${volumeId}: file system ${vol.fileSystemId} does not exist`);
+    if (!(await this.api.describeFileSystem(vol.fileSystemId)))
+      throw notFound(`volume ${volumeId}: file system ${vol.fileSystemId} does not exist`);
     if (vol.accessPointId) {
       const ap = await this.api.describeAccessPoint(vol.accessPointId);
-      if (!ap || ap.fileSystemId !== vol.fileSystemId) throw notFound(`volume ${volumeId}: access point ${vol.accessPointId} does not exist on ${vol.fileSystemId}`);
+      if (!ap || ap.fileSystemId !== vol.fileSystemId)
+        throw notFound(`volume ${volumeId}: access point ${vol.accessPointId} does not exist on ${vol.fileSystemId}`);
       if (!this.config.efsUtils) {
-        throw failedPrecondition(`volume ${volumeId} is an EFS access point, which EFS serves only over TLS: install amazon-efs-utils on this node and start rexcsi with --efs-utils`);
+        throw failedPrecondition(
+          `volume ${volumeId} is an EFS access point, which EFS serves only over TLS: install amazon-efs-utils on this node and start rexcsi with --efs-utils`,
+        );
       }
     }
     const ip = this.config.zone ? await this.mountTargetIp(vol.fileSystemId, this.config.zone) : undefined;
@@ -321,11 +334,21 @@ export class EfsBackend implements Backend {
         kind: 'filesystem',
         source: `${vol.fileSystemId}:${vol.path}`,
         fsType: 'efs',
-        options: ['tls', ...(vol.accessPointId ? [`accesspoint=${vol.accessPointId}`] : []), ...(ip ? [`mounttargetip=${ip}`] : []), ...EFS_NFS_OPTIONS],
+        options: [
+          'tls',
+          ...(vol.accessPointId ? [`accesspoint=${vol.accessPointId}`] : []),
+          ...(ip ? [`mounttargetip=${ip}`] : []),
+          ...EFS_NFS_OPTIONS,
+        ],
         mountedAs: `127.0.0.1:${vol.path}`,
       };
     }
-    return { kind: 'filesystem', source: `${ip ?? this.dnsName(vol.fileSystemId)}:${vol.path}`, fsType: 'nfs4', options: [...EFS_NFS_OPTIONS] };
+    return {
+      kind: 'filesystem',
+      source: `${ip ?? this.dnsName(vol.fileSystemId)}:${vol.path}`,
+      fsType: 'nfs4',
+      options: [...EFS_NFS_OPTIONS],
+    };
   }
 
   private async mountTargetIp(fileSystemId: string, zone: string): Promise<string> {
@@ -339,7 +362,9 @@ export class EfsBackend implements Backend {
       );
     }
     if (target.lifeCycleState !== 'available') {
-      throw failedPrecondition(`the mount target of ${fileSystemId} in ${zone} (${target.id}) is ${target.lifeCycleState}, not available; retry when it is`);
+      throw failedPrecondition(
+        `the mount target of ${fileSystemId} in ${zone} (${target.id}) is ${target.lifeCycleState}, not available; retry when it is`,
+      );
     }
     return target.ipAddress;
   }
@@ -374,7 +399,9 @@ export function allocateGid(range: { start: number; end: number }, existing: Acc
     const gid = range.start + ((offset + i) % size);
     if (!taken.has(gid)) return gid;
   }
-  throw resourceExhausted(`every gid from ${range.start} to ${range.end} is used by an access point of this file system; widen gidRangeStart/gidRangeEnd`);
+  throw resourceExhausted(
+    `every gid from ${range.start} to ${range.end} is used by an access point of this file system; widen gidRangeStart/gidRangeEnd`,
+  );
 }
 
 /** Removes root/relPath (recursively) after checking that its parent, symlinks resolved, is inside root. */

@@ -26,7 +26,10 @@ export function looksLikeEfsId(id: string): boolean {
 
 /** Parses an id that starts with "fs-"; INVALID_ARGUMENT naming what is wrong otherwise. */
 export function parseVolumeId(id: string): EfsVolumeId {
-  const bad = (why: string) => invalidArgument(`volume id ${JSON.stringify(id)} is not an EFS volume id (${why}); expected fs-xxxx, fs-xxxx:/sub/path or fs-xxxx::fsap-xxxx`);
+  const bad = (why: string) =>
+    invalidArgument(
+      `volume id ${JSON.stringify(id)} is not an EFS volume id (${why}); expected fs-xxxx, fs-xxxx:/sub/path or fs-xxxx::fsap-xxxx`,
+    );
   const apSep = id.indexOf('::');
   if (apSep >= 0) {
     const fileSystemId = id.slice(0, apSep);
@@ -55,7 +58,8 @@ export function pathProblem(path: string): string | undefined {
   for (const part of path.slice(1).split('/')) {
     if (part === '..' || part === '.') return `path ${JSON.stringify(path)} must not contain '${part}'`;
     if (part === '') return `path ${JSON.stringify(path)} has an empty component (// or a trailing /)`;
-    if (!PATH_COMPONENT.test(part)) return `path component ${JSON.stringify(part)} has characters other than letters, digits and . _ - @ + =`;
+    if (!PATH_COMPONENT.test(part))
+      return `path component ${JSON.stringify(part)} has characters other than letters, digits and . _ - @ + =`;
   }
   return undefined;
 }

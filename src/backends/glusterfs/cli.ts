@@ -122,7 +122,10 @@ export class GlusterCli {
 
   /** Fine when no limit is set on path, or path is gone. */
   async quotaRemove(name: string, path: string): Promise<void> {
-    await this.tolerate(['volume', 'quota', name, 'remove', path], /No data available|No such file or directory|quota is not enabled|Quota is disabled|not enabled/i);
+    await this.tolerate(
+      ['volume', 'quota', name, 'remove', path],
+      /No data available|No such file or directory|quota is not enabled|Quota is disabled|not enabled/i,
+    );
   }
 
   /** The limits set on these paths (paths without a limit or missing are left out). */
@@ -188,7 +191,9 @@ export class GlusterCli {
     const command = args.join(' ');
     let stdout: string;
     try {
-      ({ stdout } = await run('gluster', ['--mode=script', `--glusterd-sock=${this.socket}`, ...args, '--xml'], { timeoutMs: CLI_TIMEOUT_MS }));
+      ({ stdout } = await run('gluster', ['--mode=script', `--glusterd-sock=${this.socket}`, ...args, '--xml'], {
+        timeoutMs: CLI_TIMEOUT_MS,
+      }));
     } catch (e) {
       throw this.execFailure(e, command);
     }
@@ -210,7 +215,8 @@ export class GlusterCli {
   private execFailure(e: unknown, command: string): RexError {
     if (!isExecError(e)) return unavailable(`gluster ${command}: ${(e as Error).message}`);
     const said = firstLines(e.stderr) || firstLines(e.message);
-    if (e.exitCode === undefined && !e.timedOut) return failedPrecondition(`the gluster CLI could not run (${said}); install glusterfs-server on the controller`);
+    if (e.exitCode === undefined && !e.timedOut)
+      return failedPrecondition(`the gluster CLI could not run (${said}); install glusterfs-server on the controller`);
     if (e.timedOut || /Connection failed|gluster daemon is operational|Is glusterd running/i.test(`${e.message} ${e.stderr}`)) {
       return unavailable(`glusterd on ${this.serverName} is not reachable through ${this.socket}: ${said}`);
     }
@@ -232,5 +238,10 @@ function splitBrick(name: string): GlusterBrick {
 }
 
 function firstLines(s: string): string {
-  return s.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join('; ');
+  return s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 3)
+    .join('; ');
 }

@@ -66,12 +66,15 @@ export interface GlusterConfig {
 /** Checks the configuration; throws Error (a start-up problem, not an RPC error) naming the bad flag. */
 export function checkGlusterConfig(c: GlusterConfig): void {
   if (c.servers.length === 0) throw new Error('--gluster-server is required (at least one gluster server host)');
-  for (const s of c.servers) if (!HOSTNAME.test(s)) throw new Error(`--gluster-server=${JSON.stringify(s)}: expected a host name or IP address`);
+  for (const s of c.servers)
+    if (!HOSTNAME.test(s)) throw new Error(`--gluster-server=${JSON.stringify(s)}: expected a host name or IP address`);
   if (c.hostingVolume !== undefined && !isGlusterVolumeName(c.hostingVolume)) {
     throw new Error(`--hosting-volume=${JSON.stringify(c.hostingVolume)}: a gluster volume name has 1-64 of A-Z a-z 0-9 _ -`);
   }
-  for (const r of c.brickRoots) if (!r.startsWith('/') || r.split('/').includes('..')) throw new Error(`--brick-root=${JSON.stringify(r)}: expected an absolute path`);
-  if (!c.glusterdSocket.startsWith('/')) throw new Error(`--glusterd-socket=${JSON.stringify(c.glusterdSocket)}: expected an absolute path`);
+  for (const r of c.brickRoots)
+    if (!r.startsWith('/') || r.split('/').includes('..')) throw new Error(`--brick-root=${JSON.stringify(r)}: expected an absolute path`);
+  if (!c.glusterdSocket.startsWith('/'))
+    throw new Error(`--glusterd-socket=${JSON.stringify(c.glusterdSocket)}: expected an absolute path`);
 }
 
 // GlusterFS: a CSI volume is a directory with a quota on a hosting volume (layout subdir) or a gluster
@@ -210,9 +213,14 @@ export class GlusterBackend implements Backend {
       if (isRexError(e, 'INVALID_ARGUMENT') || isRexError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
       throw e;
     }
-    const free = parsed.layout === 'subdir' ? await this.hostingFreeBytes(this.requireHosting()) : await this.brickRootsFreeBytes(parsed.replica);
+    const free =
+      parsed.layout === 'subdir' ? await this.hostingFreeBytes(this.requireHosting()) : await this.brickRootsFreeBytes(parsed.replica);
     const available = Math.floor(free / MiB) * MiB;
-    return { availableBytes: available, maximumVolumeSize: Math.min(available, this.features.maxVolumeBytes), minimumVolumeSize: this.features.minVolumeBytes };
+    return {
+      availableBytes: available,
+      maximumVolumeSize: Math.min(available, this.features.maxVolumeBytes),
+      minimumVolumeSize: this.features.minVolumeBytes,
+    };
   }
 
   async expandVolume(id: string, capacityBytes: number): Promise<ExpandResult> {
@@ -271,7 +279,8 @@ export class GlusterBackend implements Backend {
     await this.ensureHostingReady(ref.hosting);
     await this.withHostingMount(ref.hosting, async (root) => {
       const free = await statfs(root).then((s) => s.bavail * s.bsize);
-      if (bytes > free) throw resourceExhausted(`hosting volume ${ref.hosting} has ${free} bytes free, less than the ${bytes} bytes asked for`);
+      if (bytes > free)
+        throw resourceExhausted(`hosting volume ${ref.hosting} has ${free} bytes free, less than the ${bytes} bytes asked for`);
       const dir = join(root, ref.dir);
       const existing = await readRecord(dir);
       if (existing) checkSameName(existing, record.name, ref.id);
@@ -329,7 +338,8 @@ export class GlusterBackend implements Backend {
 
   private async createGlusterVolume(ref: GlusterVolumeRef, record: VolumeRecord, replica: number, bytes: number): Promise<Volume> {
     const free = await this.brickRootsFreeBytes(replica);
-    if (bytes > free) throw resourceExhausted(`the brick roots have ${free} bytes free for replica ${replica}, less than the ${bytes} bytes asked for`);
+    if (bytes > free)
+      throw resourceExhausted(`the brick roots have ${free} bytes free for replica ${replica}, less than the ${bytes} bytes asked for`);
     let info = await this.cli.volumeInfo(ref.volume);
     const existing = decodeRecord(info?.options.get(RECORD_OPTION));
     if (existing) checkSameName(existing, record.name, ref.id);
@@ -372,7 +382,10 @@ export class GlusterBackend implements Backend {
   /** Brick i on brick root i mod n, under a directory named after the volume. */
   private bricksFor(ref: GlusterVolumeRef, replica: number): GlusterBrick[] {
     const roots = this.requireBrickRoots();
-    return Array.from({ length: replica }, (_, i) => ({ host: this.config.servers[0]!, path: join(roots[i % roots.length]!, ref.volume, `brick${i}`) }));
+    return Array.from({ length: replica }, (_, i) => ({
+      host: this.config.servers[0]!,
+      path: join(roots[i % roots.length]!, ref.volume, `brick${i}`),
+    }));
   }
 
   private async removeBrickDirs(ref: GlusterVolumeRef): Promise<void> {
@@ -396,25 +409,30 @@ export class GlusterBackend implements Backend {
 
   private parseParameters(p: Record<string, string>): { layout: Layout; replica: number } {
     const layout = p.layout ?? 'subdir';
-    if (layout !== 'subdir' && layout !== 'volume') throw invalidArgument(`parameter layout=${JSON.stringify(layout)}: expected subdir or volume`);
+    if (layout !== 'subdir' && layout !== 'volume')
+      throw invalidArgument(`parameter layout=${JSON.stringify(layout)}: expected subdir or volume`);
     if (layout === 'subdir') {
-      if (p.replica !== undefined) throw invalidArgument('parameter replica applies to layout=volume only (a subdir volume has its hosting volume\'s replication)');
+      if (p.replica !== undefined)
+        throw invalidArgument("parameter replica applies to layout=volume only (a subdir volume has its hosting volume's replication)");
       return { layout, replica: 1 };
     }
     const replica = p.replica === undefined ? 1 : /^[1-9]\d?$/.test(p.replica) ? Number(p.replica) : NaN;
-    if (!(replica >= 1 && replica <= MAX_REPLICA)) throw invalidArgument(`parameter replica=${JSON.stringify(p.replica)}: expected a whole number from 1 to ${MAX_REPLICA}`);
+    if (!(replica >= 1 && replica <= MAX_REPLICA))
+      throw invalidArgument(`parameter replica=${JSON.stringify(p.replica)}: expected a whole number from 1 to ${MAX_REPLICA}`);
     if (replica === 2) throw invalidArgument('parameter replica=2 is refused: gluster replica 2 volumes split-brain; use 1 or 3');
     this.requireBrickRoots();
     return { layout, replica };
   }
 
   private requireHosting(): string {
-    if (!this.config.hostingVolume) throw failedPrecondition('layout subdir needs a hosting volume: start the plugin with --hosting-volume NAME');
+    if (!this.config.hostingVolume)
+      throw failedPrecondition('layout subdir needs a hosting volume: start the plugin with --hosting-volume NAME');
     return this.config.hostingVolume;
   }
 
   private requireBrickRoots(): string[] {
-    if (this.config.brickRoots.length === 0) throw failedPrecondition('layout volume needs brick roots: start the plugin with --brick-root DIR');
+    if (this.config.brickRoots.length === 0)
+      throw failedPrecondition('layout volume needs brick roots: start the plugin with --brick-root DIR');
     return this.config.brickRoots;
   }
 
@@ -426,7 +444,10 @@ export class GlusterBackend implements Backend {
 
   private async hostingInfo(hosting: string) {
     const info = await this.cli.volumeInfo(hosting);
-    if (!info) throw failedPrecondition(`hosting volume ${hosting} does not exist on ${this.config.servers[0]}; create and start it (see docs/glusterfs.md)`);
+    if (!info)
+      throw failedPrecondition(
+        `hosting volume ${hosting} does not exist on ${this.config.servers[0]}; create and start it (see docs/glusterfs.md)`,
+      );
     if (!info.started) throw failedPrecondition(`hosting volume ${hosting} is not started; run: gluster volume start ${hosting}`);
     return info;
   }

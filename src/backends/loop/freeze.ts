@@ -23,7 +23,9 @@ export async function withFrozenImages<T>(images: string[], fn: () => Promise<T>
           continue;
         }
         await freezeFilesystem(mountPoint).catch((e: unknown) => {
-          throw failedPrecondition(`cannot freeze ${mountPoint} (volume backed by ${image}) for a consistent copy: ${(e as Error).message}`);
+          throw failedPrecondition(
+            `cannot freeze ${mountPoint} (volume backed by ${image}) for a consistent copy: ${(e as Error).message}`,
+          );
         });
         frozen.push({ mountPoint });
       }

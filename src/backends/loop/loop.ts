@@ -117,11 +117,15 @@ export class LoopBackend implements Backend {
   async createVolume(args: CreateVolumeArgs): Promise<Volume> {
     const requisite = args.topology?.requisite ?? [];
     if (requisite.length > 0 && !requisite.some((t) => this.servesTopology(t))) {
-      throw resourceExhausted(`this loop pool serves only ${NODE_TOPOLOGY_KEY}=${this.config.nodeId}, which the requisite topology does not include`);
+      throw resourceExhausted(
+        `this loop pool serves only ${NODE_TOPOLOGY_KEY}=${this.config.nodeId}, which the requisite topology does not include`,
+      );
     }
     const free = await this.pool.freeBytes();
     if (args.capacityBytes > free) {
-      throw resourceExhausted(`the loop pool ${this.pool.root} has ${free} bytes free, less than the ${args.capacityBytes} bytes asked for`);
+      throw resourceExhausted(
+        `the loop pool ${this.pool.root} has ${free} bytes free, less than the ${args.capacityBytes} bytes asked for`,
+      );
     }
     const id = Pool.idForName(args.name);
     // No metadata means no volume: a backing file left by a create or delete that crashed part-way was
@@ -154,12 +158,19 @@ export class LoopBackend implements Backend {
     const source = args.source!;
     const from =
       source.kind === 'snapshot'
-        ? await this.snapshots.requireImage(source.id).then(({ image, meta }) => ({ image, accessType: meta.accessType, fsType: meta.fsType, bytes: meta.sizeBytes }))
+        ? await this.snapshots
+            .requireImage(source.id)
+            .then(({ image, meta }) => ({ image, accessType: meta.accessType, fsType: meta.fsType, bytes: meta.sizeBytes }))
         : await this.sourceVolume(source.id);
     if (args.accessType === 'mount' && from.accessType === 'mount' && from.fsType !== '' && from.fsType !== args.fsType) {
-      throw invalidArgument(`${source.kind} ${source.id} holds a ${from.fsType} filesystem; ask for fs_type ${from.fsType} (not ${args.fsType}) to restore it`);
+      throw invalidArgument(
+        `${source.kind} ${source.id} holds a ${from.fsType} filesystem; ask for fs_type ${from.fsType} (not ${args.fsType}) to restore it`,
+      );
     }
-    if (args.capacityBytes < from.bytes) throw outOfRange(`${source.kind} ${source.id} is ${from.bytes} bytes; a volume made from it cannot be smaller (asked ${args.capacityBytes})`);
+    if (args.capacityBytes < from.bytes)
+      throw outOfRange(
+        `${source.kind} ${source.id} is ${from.bytes} bytes; a volume made from it cannot be smaller (asked ${args.capacityBytes})`,
+      );
     const target = this.pool.imagePath(id);
     if (source.kind === 'volume') await withFrozenImages([from.image], () => copyFileSparse(from.image, target));
     else await copyFileSparse(from.image, target);
@@ -176,10 +187,14 @@ export class LoopBackend implements Backend {
   async expandVolume(id: string, capacityBytes: number, accessType: AccessType): Promise<ExpandResult> {
     const meta = await this.pool.readMeta(id);
     if (!meta) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
-    if (capacityBytes < meta.capacityBytes) throw outOfRange(`volume ${id} is ${meta.capacityBytes} bytes; it cannot shrink to ${capacityBytes}`);
+    if (capacityBytes < meta.capacityBytes)
+      throw outOfRange(`volume ${id} is ${meta.capacityBytes} bytes; it cannot shrink to ${capacityBytes}`);
     if (capacityBytes > meta.capacityBytes) {
       const free = await this.pool.freeBytes();
-      if (capacityBytes - meta.capacityBytes > free) throw resourceExhausted(`the loop pool ${this.pool.root} has ${free} bytes free, less than the ${capacityBytes - meta.capacityBytes} bytes the growth needs`);
+      if (capacityBytes - meta.capacityBytes > free)
+        throw resourceExhausted(
+          `the loop pool ${this.pool.root} has ${free} bytes free, less than the ${capacityBytes - meta.capacityBytes} bytes the growth needs`,
+        );
       await growFile(this.pool.imagePath(id), capacityBytes);
       await faultPoint('loop.expand.after-file');
       await this.pool.writeMeta({ ...meta, capacityBytes });
@@ -258,7 +273,9 @@ export class LoopBackend implements Backend {
     const meta = await this.pool.readMeta(Pool.idForName(name));
     if (!meta) return undefined;
     if (meta.name !== name) {
-      throw failedPrecondition(`volume id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`);
+      throw failedPrecondition(
+        `volume id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`,
+      );
     }
     return this.getVolume(meta.id);
   }
@@ -280,7 +297,11 @@ export class LoopBackend implements Backend {
     if (args.topology && !this.servesTopology(args.topology)) return { availableBytes: 0 };
     const unit = this.features.allocationUnitBytes;
     const available = Math.floor((await this.pool.freeBytes()) / unit) * unit;
-    return { availableBytes: available, maximumVolumeSize: Math.min(available, this.features.maxVolumeBytes), minimumVolumeSize: this.features.minVolumeBytes };
+    return {
+      availableBytes: available,
+      maximumVolumeSize: Math.min(available, this.features.maxVolumeBytes),
+      minimumVolumeSize: this.features.minVolumeBytes,
+    };
   }
 
   // ---- node side
@@ -337,8 +358,21 @@ export class LoopBackend implements Backend {
       return await this.pool.readMeta(id);
     } catch (e) {
       if (!isRexError(e, 'FAILED_PRECONDITION')) throw e;
-      const size = await stat(this.pool.imagePath(id)).then((s) => s.size, () => 0);
-      return { version: 1, id, name: '', capacityBytes: size, accessType: 'mount', fsType: '', parameters: {}, createdAt: '', damaged: e.message } as VolumeMeta & { damaged: string };
+      const size = await stat(this.pool.imagePath(id)).then(
+        (s) => s.size,
+        () => 0,
+      );
+      return {
+        version: 1,
+        id,
+        name: '',
+        capacityBytes: size,
+        accessType: 'mount',
+        fsType: '',
+        parameters: {},
+        createdAt: '',
+        damaged: e.message,
+      } as VolumeMeta & { damaged: string };
     }
   }
 
@@ -346,7 +380,8 @@ export class LoopBackend implements Backend {
     if (meta.damaged) return { abnormal: true, message: meta.damaged };
     try {
       const s = await stat(this.pool.imagePath(meta.id));
-      if (s.size < meta.capacityBytes) return { abnormal: true, message: `backing file is ${s.size} bytes, smaller than the volume (${meta.capacityBytes})` };
+      if (s.size < meta.capacityBytes)
+        return { abnormal: true, message: `backing file is ${s.size} bytes, smaller than the volume (${meta.capacityBytes})` };
     } catch {
       const devices = await loopDevicesOf(this.pool.imagePath(meta.id));
       if (devices.length > 0) {

@@ -101,7 +101,9 @@ export function parseMeta(id: string, text: string, path: string): VolumeMeta {
   try {
     m = JSON.parse(text) as Partial<VolumeMeta>;
   } catch (e) {
-    throw failedPrecondition(`metadata of volume ${id} (${path}) is damaged (${(e as Error).message}); repair or remove it by hand, its data file is kept`);
+    throw failedPrecondition(
+      `metadata of volume ${id} (${path}) is damaged (${(e as Error).message}); repair or remove it by hand, its data file is kept`,
+    );
   }
   const ok =
     m !== null &&
@@ -114,6 +116,9 @@ export function parseMeta(id: string, text: string, path: string): VolumeMeta {
     typeof m.fsType === 'string' &&
     typeof m.parameters === 'object' &&
     m.parameters !== null;
-  if (!ok) throw failedPrecondition(`metadata of volume ${id} (${path}) is damaged (missing or wrong fields); repair or remove it by hand, its data file is kept`);
+  if (!ok)
+    throw failedPrecondition(
+      `metadata of volume ${id} (${path}) is damaged (missing or wrong fields); repair or remove it by hand, its data file is kept`,
+    );
   return m as VolumeMeta;
 }

@@ -177,7 +177,13 @@ export function parseSnapshotMeta(id: string, text: string, path: string): Snaps
 export function parseGroupMeta(id: string, text: string, path: string): GroupMeta {
   const m = parseJson<GroupMeta>(`group snapshot ${id}`, text, path);
   const strings = (a: unknown) => Array.isArray(a) && a.every((s) => typeof s === 'string');
-  const ok = m.version === 1 && m.id === id && typeof m.name === 'string' && strings(m.sourceVolumeIds) && strings(m.snapshotIds) && typeof m.createdAt === 'string';
+  const ok =
+    m.version === 1 &&
+    m.id === id &&
+    typeof m.name === 'string' &&
+    strings(m.sourceVolumeIds) &&
+    strings(m.snapshotIds) &&
+    typeof m.createdAt === 'string';
   if (!ok) throw damaged(`group snapshot ${id}`, path);
   return m as GroupMeta;
 }

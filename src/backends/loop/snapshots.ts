@@ -43,7 +43,10 @@ export class LoopSnapshots {
   async findByName(name: string): Promise<Snapshot | undefined> {
     const meta = await this.store.readSnapshot(SnapshotStore.snapshotIdForName(name));
     if (!meta) return undefined;
-    if (meta.name !== name) throw failedPrecondition(`snapshot id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`);
+    if (meta.name !== name)
+      throw failedPrecondition(
+        `snapshot id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`,
+      );
     return toSnapshot(meta);
   }
 
@@ -68,7 +71,8 @@ export class LoopSnapshots {
   }
 
   async list(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>> {
-    const candidates = filter.snapshotId !== undefined ? [filter.snapshotId].filter(SnapshotStore.isSnapshotId) : await this.store.listSnapshotIds();
+    const candidates =
+      filter.snapshotId !== undefined ? [filter.snapshotId].filter(SnapshotStore.isSnapshotId) : await this.store.listSnapshotIds();
     const metas = new Map<string, SnapshotMeta>();
     for (const id of candidates) {
       const meta = await this.visibleSnapshot(id).catch(() => undefined); // a damaged file is not listed
@@ -99,7 +103,14 @@ export class LoopSnapshots {
     for (const [i, v] of volumes.entries()) {
       await this.store.writeSnapshot({ ...snapshotMeta(memberIds[i]!, `${args.name}/${v.id}`, v, takenAt), groupSnapshotId: groupId });
     }
-    const group: GroupMeta = { version: 1, id: groupId, name: args.name, sourceVolumeIds: volumes.map((v) => v.id), snapshotIds: memberIds, createdAt: takenAt.toISOString() };
+    const group: GroupMeta = {
+      version: 1,
+      id: groupId,
+      name: args.name,
+      sourceVolumeIds: volumes.map((v) => v.id),
+      snapshotIds: memberIds,
+      createdAt: takenAt.toISOString(),
+    };
     await this.store.writeGroup(group);
     return this.toGroup(group);
   }
@@ -107,7 +118,10 @@ export class LoopSnapshots {
   async findGroupByName(name: string): Promise<GroupSnapshot | undefined> {
     const meta = await this.store.readGroup(SnapshotStore.groupIdForName(name));
     if (!meta) return undefined;
-    if (meta.name !== name) throw failedPrecondition(`group snapshot id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`);
+    if (meta.name !== name)
+      throw failedPrecondition(
+        `group snapshot id ${meta.id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(meta.name)} (hash collision)`,
+      );
     return this.toGroup(meta);
   }
 

@@ -47,7 +47,10 @@ export async function deleteVolumeV0(controller: ControllerService, r: DeleteVol
   return controller.deleteVolume({ volume_id: r.volume_id, secrets: r.controller_delete_secrets });
 }
 
-export async function publishV0(controller: ControllerService, r: ControllerPublishVolumeRequest__Output): Promise<ControllerPublishVolumeResponse> {
+export async function publishV0(
+  controller: ControllerService,
+  r: ControllerPublishVolumeRequest__Output,
+): Promise<ControllerPublishVolumeResponse> {
   const res = await controller.publish({
     volume_id: r.volume_id,
     node_id: r.node_id,
@@ -59,12 +62,18 @@ export async function publishV0(controller: ControllerService, r: ControllerPubl
   return { publish_info: res.publish_context ?? {} };
 }
 
-export async function unpublishV0(controller: ControllerService, r: ControllerUnpublishVolumeRequest__Output): Promise<ControllerUnpublishVolumeResponse> {
+export async function unpublishV0(
+  controller: ControllerService,
+  r: ControllerUnpublishVolumeRequest__Output,
+): Promise<ControllerUnpublishVolumeResponse> {
   return controller.unpublish({ volume_id: r.volume_id, node_id: r.node_id, secrets: r.controller_unpublish_secrets });
 }
 
 /** v0 answers `supported` instead of echoing a `confirmed` set; v0 requests carry no parameters. */
-export async function validateV0(controller: ControllerService, r: ValidateVolumeCapabilitiesRequest__Output): Promise<ValidateVolumeCapabilitiesResponse> {
+export async function validateV0(
+  controller: ControllerService,
+  r: ValidateVolumeCapabilitiesRequest__Output,
+): Promise<ValidateVolumeCapabilitiesResponse> {
   const res = await controller.validateVolumeCapabilities({
     volume_id: r.volume_id,
     volume_context: r.volume_attributes,
@@ -95,7 +104,9 @@ export function v0ControllerHandlers(controller: ControllerService, ctx: RpcCont
   const h: Partial<ControllerHandlers> = {
     CreateVolume: unary(ctx, 'v0.CreateVolume', (r: CreateVolumeRequest__Output) => createVolumeV0(controller, r)),
     DeleteVolume: unary(ctx, 'v0.DeleteVolume', (r: DeleteVolumeRequest__Output) => deleteVolumeV0(controller, r)),
-    ValidateVolumeCapabilities: unary(ctx, 'v0.ValidateVolumeCapabilities', (r: ValidateVolumeCapabilitiesRequest__Output) => validateV0(controller, r)),
+    ValidateVolumeCapabilities: unary(ctx, 'v0.ValidateVolumeCapabilities', (r: ValidateVolumeCapabilitiesRequest__Output) =>
+      validateV0(controller, r),
+    ),
     ListVolumes: unary(ctx, 'v0.ListVolumes', (r: ListVolumesRequest__Output) => listVolumesV0(controller, r)),
     ControllerGetCapabilities: unary(
       ctx,
@@ -104,10 +115,15 @@ export function v0ControllerHandlers(controller: ControllerService, ctx: RpcCont
       { quiet: true },
     ),
   };
-  if (caps.includes('GET_CAPACITY')) h.GetCapacity = unary(ctx, 'v0.GetCapacity', (r: GetCapacityRequest__Output) => getCapacityV0(controller, r));
+  if (caps.includes('GET_CAPACITY'))
+    h.GetCapacity = unary(ctx, 'v0.GetCapacity', (r: GetCapacityRequest__Output) => getCapacityV0(controller, r));
   if (caps.includes('PUBLISH_UNPUBLISH_VOLUME')) {
-    h.ControllerPublishVolume = unary(ctx, 'v0.ControllerPublishVolume', (r: ControllerPublishVolumeRequest__Output) => publishV0(controller, r));
-    h.ControllerUnpublishVolume = unary(ctx, 'v0.ControllerUnpublishVolume', (r: ControllerUnpublishVolumeRequest__Output) => unpublishV0(controller, r));
+    h.ControllerPublishVolume = unary(ctx, 'v0.ControllerPublishVolume', (r: ControllerPublishVolumeRequest__Output) =>
+      publishV0(controller, r),
+    );
+    h.ControllerUnpublishVolume = unary(ctx, 'v0.ControllerUnpublishVolume', (r: ControllerUnpublishVolumeRequest__Output) =>
+      unpublishV0(controller, r),
+    );
   }
   return h;
 }

@@ -60,7 +60,11 @@ export async function unpublishV0(node: NodeService, r: NodeUnpublishVolumeReque
 export async function nodeInfoV0(node: NodeService): Promise<NodeGetInfoResponse> {
   const info = await node.info();
   const segments = info.accessible_topology?.segments;
-  return { node_id: info.node_id ?? '', max_volumes_per_node: info.max_volumes_per_node ?? 0, accessible_topology: segments ? { segments } : null };
+  return {
+    node_id: info.node_id ?? '',
+    max_volumes_per_node: info.max_volumes_per_node ?? 0,
+    accessible_topology: segments ? { segments } : null,
+  };
 }
 
 export function v0NodeHandlers(node: NodeService, ctx: RpcContext): NodeHandlers {
@@ -69,7 +73,9 @@ export function v0NodeHandlers(node: NodeService, ctx: RpcContext): NodeHandlers
     NodeUnstageVolume: unary(ctx, 'v0.NodeUnstageVolume', (r: NodeUnstageVolumeRequest__Output) => unstageV0(node, r)),
     NodePublishVolume: unary(ctx, 'v0.NodePublishVolume', (r: NodePublishVolumeRequest__Output) => publishV0(node, r)),
     NodeUnpublishVolume: unary(ctx, 'v0.NodeUnpublishVolume', (r: NodeUnpublishVolumeRequest__Output) => unpublishV0(node, r)),
-    NodeGetId: unary(ctx, 'v0.NodeGetId', async (): Promise<NodeGetIdResponse> => ({ node_id: (await nodeInfoV0(node)).node_id ?? '' }), { quiet: true }),
+    NodeGetId: unary(ctx, 'v0.NodeGetId', async (): Promise<NodeGetIdResponse> => ({ node_id: (await nodeInfoV0(node)).node_id ?? '' }), {
+      quiet: true,
+    }),
     NodeGetInfo: unary(ctx, 'v0.NodeGetInfo', () => nodeInfoV0(node), { quiet: true }),
     NodeGetCapabilities: unary(
       ctx,

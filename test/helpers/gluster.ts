@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mounter, readMountInfo, run } from '../../src/os/index.js';
+import { takeGlusterLock } from './gluster-lock.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
 export const GLUSTER_HOST = '127.0.0.2';
@@ -100,7 +101,10 @@ class GlusterdProcess implements Glusterd {
   /** what /var/run/gluster held before: everything added later (pid files, sockets, per-volume dirs) is ours */
   private runEntriesBefore = new Set<string>();
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly release: () => Promise<void>,
+  ) {
     this.socket = join(dir, 'glusterd.socket');
   }
 
@@ -148,7 +152,7 @@ class GlusterdProcess implements Glusterd {
         await this.cli(['volume', 'list']);
         return;
       } catch (e) {
-        if (Date.now() > deadline) throw new Error(`glusterd did not answer within 30 s: ${String(e)}`);
+        if (Date.now() > deadline) throw new Error(`glusterd did not answer within 30 s: ${String(e)}`, { cause: e });
         await sleep(200);
       }
     }
@@ -182,6 +186,7 @@ class GlusterdProcess implements Glusterd {
       // never started: nothing of ours runs, and whatever gluster runs here is someone else's
       tracked.delete(this);
       await removeTempDir(this.dir);
+      await this.release();
       return;
     }
     let volumes = [...this.volumes];
@@ -207,6 +212,7 @@ class GlusterdProcess implements Glusterd {
     await attempt(() => this.removeRunEntries());
     tracked.delete(this);
     await attempt(() => removeTempDir(this.dir));
+    await attempt(() => this.release());
     if (errors.length > 0) throw errors[0];
   }
 
@@ -255,8 +261,9 @@ async function listRunEntries(): Promise<string[]> {
 }
 
 export async function startGlusterd(): Promise<Glusterd> {
+  const release = await takeGlusterLock(); // the three-server pool (gluster-pool.ts) takes it too
   const dir = await makeTempDir('glusterd');
-  const g = new GlusterdProcess(dir);
+  const g = new GlusterdProcess(dir, release);
   tracked.add(g);
   try {
     await g.start();

@@ -174,7 +174,13 @@ export const BACKENDS: BackendEntry[] = [
         type: 'string',
         multiple: true,
         env: 'REXCSI_GLUSTER_BRICK_ROOTS',
-        description: 'directory on the first gluster server for volume-layout bricks (repeatable; env: comma-separated)',
+        description: 'volume-layout brick directory: DIR on every gluster server, or HOST:DIR on one (repeatable; env: comma-separated)',
+      },
+      'gluster-server-quorum': {
+        type: 'boolean',
+        env: 'REXCSI_GLUSTER_SERVER_QUORUM',
+        default: false,
+        description: 'set server quorum (cluster.server-quorum-type server) on the volume-layout volumes rexcsi creates',
       },
       'glusterd-socket': {
         type: 'string',
@@ -197,6 +203,7 @@ export const BACKENDS: BackendEntry[] = [
         servers: list(ctx.options['gluster-server']),
         hostingVolume: typeof hosting === 'string' && hosting !== '' ? hosting : undefined,
         brickRoots: list(ctx.options['brick-root']),
+        serverQuorum: ctx.options['gluster-server-quorum'] === true,
         glusterdSocket: String(ctx.options['glusterd-socket']),
         workDir: String(ctx.options['gluster-work-dir']),
         nodeId: ctx.nodeId,

@@ -417,6 +417,8 @@ class Pool implements GlusterPool {
         const pending = await s.healPending(volume);
         if (pending === 0) return;
         last = `${pending} entries to heal`;
+        // an index heal now, rather than at the self-heal daemon's next crawl
+        if (Number.isFinite(pending)) await s.cli(['volume', 'heal', volume]).catch(() => undefined);
       } catch (e) {
         last = String(e);
       }

@@ -456,7 +456,8 @@ class Pool implements GlusterPool {
     for (const ns of this.clients) await attempt(() => ns.stop());
     for (const s of this.servers) await attempt(() => s.ns.stop());
     trackedPools.delete(this);
-    await attempt(() => removeTempDir(this.dir));
+    // REXCSI_TEST_KEEP=1 keeps the servers' logs and state for a look after the run
+    if (process.env['REXCSI_TEST_KEEP'] !== '1') await attempt(() => removeTempDir(this.dir));
     await attempt(async () => this.release?.());
     if (errors.length > 0) throw errors[0];
   }

@@ -23,7 +23,16 @@ import { getXattr, missingTools, mounter, pathExists, readMountInfo, removeXattr
 import { pageOfIds } from '../page-token.js';
 import { GlusterCli, GlusterError, type GlusterVolumeInfo } from './cli.js';
 import { brickCondition, healthy } from './health.js';
-import { brickCount, layoutArgs, parseBrickLayout, parseBrickRoots, placeBricks, placementProblem, type BrickLayout } from './placement.js';
+import {
+  brickCount,
+  layoutArgs,
+  parseBrickLayout,
+  parseBrickRoots,
+  placeBricks,
+  placementProblem,
+  type BrickLayout,
+  type PoolServer,
+} from './placement.js';
 import { poolServers, volumeClientsProblem } from './pool.js';
 import {
   decodeRecord,
@@ -353,7 +362,10 @@ export class GlusterBackend implements Backend {
   // ---- volume layout
 
   private async createGlusterVolume(ref: GlusterVolumeRef, record: VolumeRecord, layout: BrickLayout, bytes: number): Promise<Volume> {
-    const free = await this.placeableBytes(layout);
+    const servers = await poolServers(this.cli, this.config.servers, this.brickRoots);
+    const problem = placementProblem(servers, brickCount(layout));
+    if (problem) throw resourceExhausted(problem);
+    const free = await this.placeableBytes(layout, servers);
     if (bytes > free) throw resourceExhausted(`the pool can place ${free} bytes for this layout, less than the ${bytes} bytes asked for`);
     let info = await this.cli.volumeInfo(ref.volume);
     const existing = decodeRecord(info?.options.get(RECORD_OPTION));
@@ -363,7 +375,6 @@ export class GlusterBackend implements Backend {
       info = undefined;
     }
     if (!info) {
-      const servers = await poolServers(this.cli, this.config.servers, this.brickRoots);
       // a fresh brick directory per attempt: glusterd refuses a directory that was part of a volume before
       const bricks = placeBricks(servers, layout, `${ref.volume}-${randomBytes(4).toString('hex')}`, parseInt(ref.hex.slice(0, 6), 16));
       await this.cli.volumeCreate(ref.volume, layoutArgs(layout), bricks);
@@ -430,8 +441,8 @@ export class GlusterBackend implements Backend {
    * What one volume of this layout can hold: 0 when too few servers are up for its bricks, else the free
    * space of this server's brick roots (the servers are taken to be laid out alike) times its data bricks.
    */
-  private async placeableBytes(layout: BrickLayout): Promise<number> {
-    const servers = await poolServers(this.cli, this.config.servers, this.brickRoots);
+  private async placeableBytes(layout: BrickLayout, known?: PoolServer[]): Promise<number> {
+    const servers = known ?? (await poolServers(this.cli, this.config.servers, this.brickRoots));
     if (placementProblem(servers, brickCount(layout))) return 0;
     let free = 0;
     for (const r of this.brickRoots.get(this.config.servers[0]!) ?? []) {

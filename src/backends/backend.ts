@@ -277,4 +277,6 @@ export interface Backend {
   refreshVolumeSize?(volumeId: string): Promise<void>;
   /** Is this a volume this backend could have made? (Used to tell NOT_FOUND from a missing volume.) */
   volumeExists(volumeId: string): Promise<boolean>;
+  /** A problem of a live mount the node sees beyond the mount table (glusterfs: bricks its client lost); undefined when none. */
+  mountCondition?(volumeId: string, path: string): Promise<VolumeCondition | undefined>;
 }

@@ -176,6 +176,9 @@ describe('glusterfs on a three-server pool: failures while a task writes', () =>
     const c = await condition(id);
     expect(c.abnormal).toBe(true);
     expect(c.message).toMatch(/1 of 3 bricks down \(127\.0\.0\.12:.*\); quorum held/);
+    const stats = await csi.node.NodeGetVolumeStats({ volume_id: id, volume_path: writer.target });
+    expect(stats.volume_condition?.abnormal).toBe(true);
+    expect(stats.volume_condition?.message).toMatch(/as this node's client sees it: .*1 of 3 bricks down \(127\.0\.0\.12:.*quorum held/);
     await pool.servers[0]!.cli(['volume', 'start', id, 'force']);
     await s2.waitBrick(id);
     await pool.waitHealed(id);
@@ -216,6 +219,8 @@ describe('glusterfs on a three-server pool: failures while a task writes', () =>
     const c = await condition(id);
     expect(c.abnormal).toBe(true);
     expect(c.message).toMatch(/2 of 3 bricks down .*quorum lost/);
+    const stats = await csi.node.NodeGetVolumeStats({ volume_id: id, volume_path: writer.target });
+    expect(stats.volume_condition?.message).toMatch(/2 of 3 bricks down .*quorum lost/);
     await pool.servers[1]!.start();
     await pool.servers[2]!.start();
     for (const s of pool.servers.slice(1)) for (const v of [id, HOSTING]) await s.waitBrick(v);

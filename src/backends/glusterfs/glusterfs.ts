@@ -33,6 +33,7 @@ import {
   type BrickLayout,
   type PoolServer,
 } from './placement.js';
+import { mountBrickCondition } from './mount-health.js';
 import { poolServers, volumeClientsProblem } from './pool.js';
 import {
   decodeRecord,
@@ -278,6 +279,10 @@ export class GlusterBackend implements Backend {
   async locateVolume(volumeId: string): Promise<FilesystemSource | undefined> {
     const ref = parseVolumeId(volumeId);
     return ref ? this.sourceOf(ref, this.config.servers[0]!) : undefined;
+  }
+
+  async mountCondition(_volumeId: string, path: string): Promise<VolumeCondition | undefined> {
+    return mountBrickCondition(path);
   }
 
   async closeVolume(): Promise<void> {

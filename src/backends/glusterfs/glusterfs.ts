@@ -56,6 +56,8 @@ const GiB = 1024 * MiB;
 /** glusterd's management port: the FUSE client fetches the volume file there */
 const GLUSTERD_PORT = 24007;
 const REACH_TIMEOUT_MS = 3000;
+/** how long a FUSE client may take to leave the bricks after its unmount */
+const CLIENT_GONE_MS = 5000;
 /** the record on a subdir volume's directory; trusted.* so a task (without CAP_SYS_ADMIN) cannot forge it */
 const RECORD_XATTR = 'trusted.rexcsi.volume';
 /** the record on a volume-layout volume (user.* options are free-form and kept by glusterd) */
@@ -240,6 +242,8 @@ export class GlusterBackend implements Backend {
       if (isRexError(e, 'INVALID_ARGUMENT') || isRexError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
       throw e;
     }
+    // no hosting volume configured: the subdir layout can place nothing
+    if (parsed.layout === 'subdir' && !this.config.hostingVolume) return { availableBytes: 0 };
     const free = parsed.layout === 'subdir' ? await this.hostingFreeBytes(this.requireHosting()) : await this.placeableBytes(parsed.bricks);
     const available = Math.floor(free / MiB) * MiB;
     return {
@@ -399,10 +403,20 @@ export class GlusterBackend implements Backend {
   private async deleteGlusterVolume(ref: GlusterVolumeRef): Promise<void> {
     const info = await this.cli.volumeInfo(ref.volume);
     if (info?.started && !info.options.has(DELETED_OPTION)) {
-      const problem = volumeClientsProblem(ref.volume, await this.cli.volumeClients(ref.volume));
+      const problem = await this.stillMounted(ref.volume);
       if (problem) throw failedPrecondition(problem);
     }
     await this.destroyGlusterVolume(ref, false);
+  }
+
+  /** Clients of the volume; a client unmounted a moment ago takes a few seconds to leave the bricks, so look again. */
+  private async stillMounted(volume: string): Promise<string | undefined> {
+    const deadline = Date.now() + CLIENT_GONE_MS;
+    for (;;) {
+      const problem = volumeClientsProblem(volume, await this.cli.volumeClients(volume));
+      if (!problem || Date.now() > deadline) return problem;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   /**

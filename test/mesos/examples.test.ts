@@ -109,14 +109,17 @@ export function taskVolumeProblems(volume: Json, pluginTypes: string[]): string[
   return out;
 }
 
-/** `--name=value` lines of a flags file (comments and blank lines skipped). */
+/** The flags of a flags file (comments and blank lines skipped). */
 export function parseFlags(text: string): Map<string, string> {
   const flags = new Map<string, string>();
   for (const line of text.split('\n').map((l) => l.trim())) {
     if (line === '' || line.startsWith('#')) continue;
-    const m = /^--([a-z0-9_]+)=(.*)$/.exec(line);
+    // stout's flags: --name=value, or a boolean as --name / --no-name.
+    const m = /^--((?:no-)?[a-z0-9_]+)(?:=(.*))?$/.exec(line);
     if (!m) throw new Error(`not a --name=value flag: ${line}`);
-    flags.set(m[1]!, m[2]!);
+    if (m[2] !== undefined) flags.set(m[1]!, m[2]);
+    else if (m[1]!.startsWith('no-')) flags.set(m[1]!.slice(3), 'false');
+    else flags.set(m[1]!, 'true');
   }
   return flags;
 }
@@ -282,6 +285,11 @@ describe('examples/mesos parsed as Mesos 1.11 parses them', () => {
     expect(
       profileProblems({ profile_matrix: { p: { csi_plugin_type_selector: { plugin_type: 'x' }, volume_capabilities: { block: {} } } } }),
     ).toEqual(["profile p: 'access_mode.mode' is unknown or not set"]);
+    expect([...parseFlags('# c\n--work_dir=/w\n--hostname_lookup\n--no-systemd_enable_support\n')]).toEqual([
+      ['work_dir', '/w'],
+      ['hostname_lookup', 'true'],
+      ['systemd_enable_support', 'false'],
+    ]);
     expect(agentFlagProblems(new Map([['csi_plugin_config_dir', '/x']]), '')).toEqual([
       "--csi_plugin_config_dir without isolator 'volume/csi'",
       "no 'mkdir -p /x' in docs/*.md for --csi_plugin_config_dir",

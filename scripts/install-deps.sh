@@ -80,7 +80,7 @@ from importlib.metadata import version
 sys.exit(0 if all(version(n) == v for n, v in (a.split('==') for a in sys.argv[1:])) else 1)
 PY
   log "installing ${PIP_VALIDATORS[*]} with pip"
-  python3 -m pip install -q --disable-pip-version-check "${PIP_VALIDATORS[@]}" </dev/null
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${PIP_VALIDATORS[@]}" </dev/null
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 
@@ -93,8 +93,12 @@ classpath_ok() {
 }
 if ! classpath_ok; then
   log "fetching org.apache.mesos:mesos:1.11.0 and protobuf-java-util with Maven into .cache/m2"
-  mvn -q -B -Dmaven.repo.local="$PWD/.cache/m2" -f test/deploy/mesos/pom.xml \
-    dependency:build-classpath -Dmdep.outputFile="$MESOS_CLASSPATH" </dev/null >/dev/null
+  # Maven prints colour codes even with -q: show its output only when it fails.
+  if ! out=$(mvn -q -B -Dmaven.repo.local="$PWD/.cache/m2" -f test/deploy/mesos/pom.xml \
+    dependency:build-classpath -Dmdep.outputFile="$MESOS_CLASSPATH" </dev/null 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+  fi
 fi
 
 # --- csi-sanity ------------------------------------------------------------------------------------------

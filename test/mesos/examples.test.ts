@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/plugin.js';
 import { parseServeConfig } from '../../src/config.js';
-import { findBackend } from '../../src/backends/index.js';
+import { findBackend } from '../../src/backends/registry.js';
 
 const DIR = join(REPO_ROOT, 'examples', 'mesos');
 const BACKENDS = ['loop', 'ebs', 'glusterfs', 'efs'];

@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     await makeListPool(join(root, 'pool'), listPool, base.sizeBytes);
     await csi.controller.ListVolumes({ max_entries: 1000 });
     const listGrpc = await timeEach(5, () => csi.controller.ListVolumes({ max_entries: 1000 }));
-    const listBackend = await timeEach(5, () => backend.listVolumes(1000, ''));
+    const listBackend = await timeEach(5, () => backend.listVolumes({ afterId: '', limit: 1000 }));
     const listIds = await timeEach(5, () => readdir(join(root, 'pool', 'volumes')));
 
     console.log('\nRound trips (p50, ms)');

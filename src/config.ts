@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BACKENDS, findBackend, type BackendEntry, type OptionSpec } from './backends/index.js';
+import type { BackendFactory, OptionSpec } from './backends/backend.js';
+import { BACKENDS, findBackend } from './backends/registry.js';
+import { optionReader } from './lib/options.js';
 import { ConfigFileError, readConfigFile, type FileValue } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import { parseMetricsAddress, type MetricsAddress } from './metrics-address.js';
@@ -17,7 +19,7 @@ export type Mode = 'controller' | 'node' | 'both';
 export type CsiVersions = 'v1' | 'v0' | 'both';
 
 export interface ServeConfig {
-  backend: BackendEntry;
+  backend: BackendFactory;
   /** absolute path of the unix socket */
   socketPath: string;
   mode: Mode;
@@ -156,7 +158,7 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const configPath = typeof values.config === 'string' ? values.config : env.REXCSI_CONFIG || undefined;
   const file: Record<string, FileValue> = configPath ? readConfigFile(configPath, specs) : {};
   // Backends may share an option name (--region) with different env vars: the chosen backend's spec counts.
-  let chosen: BackendEntry | undefined;
+  let chosen: BackendFactory | undefined;
   const get = (name: string): string | boolean | string[] | undefined => {
     const spec = chosen?.options[name] ?? specs[name]!;
     const v = values[name];
@@ -173,12 +175,9 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     }
     return spec.default;
   };
-  const str = (name: string): string | undefined => {
-    const v = get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
+  const { str } = optionReader(get);
 
-  const backendName = str('backend')!;
+  const backendName = str('backend') ?? '';
   const backend = findBackend(backendName);
   if (!backend)
     throw new ConfigError(`--backend=${JSON.stringify(backendName)}: expected one of ${BACKENDS.map((b) => b.name).join(', ')}`);
@@ -191,11 +190,11 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
       throw new ConfigError(`config file ${configPath}: ${name} is not a setting of the ${backend.name} backend`);
   }
 
-  const mode = str('mode')!;
+  const mode = str('mode') ?? '';
   if (mode !== 'controller' && mode !== 'node' && mode !== 'both')
     throw new ConfigError(`--mode=${JSON.stringify(mode)}: expected controller, node or both`);
 
-  const csiVersions = str('csi-versions')!;
+  const csiVersions = str('csi-versions') ?? '';
   if (csiVersions !== 'v1' && csiVersions !== 'v0' && csiVersions !== 'both') {
     throw new ConfigError(`--csi-versions=${JSON.stringify(csiVersions)}: expected v1, v0 or both`);
   }
@@ -206,11 +205,11 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const pluginName = str('name') || `${backend.name}.rexcsi.io`;
   if (!PLUGIN_NAME.test(pluginName))
     throw new ConfigError(`--name=${JSON.stringify(pluginName)}: a plugin name must match ${PLUGIN_NAME.source}`);
-  const logLevel = str('log-level')!;
+  const logLevel = str('log-level') ?? '';
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`--log-level=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const group = str('socket-group');
-  const logFormat = str('log-format')! as LogFormat;
+  const logFormat = (str('log-format') ?? '') as LogFormat;
   if (!LOG_FORMATS.includes(logFormat))
     throw new ConfigError(`--log-format=${JSON.stringify(logFormat)}: expected one of ${LOG_FORMATS.join(', ')}`);
   const metricsValue = str('metrics-address');
@@ -227,9 +226,9 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     nodeId,
     pluginName,
     logLevel,
-    maxVolumesPerNode: parseInteger('max-volumes-per-node', str('max-volumes-per-node')!, 0),
-    shutdownTimeoutMs: parseInteger('shutdown-timeout', str('shutdown-timeout')!, 0) * 1000,
-    socketMode: parseInteger('socket-mode', str('socket-mode')!, 0, 8),
+    maxVolumesPerNode: parseInteger('max-volumes-per-node', str('max-volumes-per-node') ?? '', 0),
+    shutdownTimeoutMs: parseInteger('shutdown-timeout', str('shutdown-timeout') ?? '', 0) * 1000,
+    socketMode: parseInteger('socket-mode', str('socket-mode') ?? '', 0, 8),
     socketGroup: group !== undefined ? parseInteger('socket-group', group, 0) : undefined,
     backendOptions,
     csiVersions,

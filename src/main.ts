@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { allOptions, ConfigError, parseServeConfig } from './config.js';
-import { BACKENDS } from './backends/index.js';
+import { BACKENDS } from './backends/registry.js';
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli/index.js';
 import { createLogger } from './log.js';
 import { startServer, StartupError } from './server.js';

@@ -116,17 +116,11 @@ export class PluginMetrics {
     this.backendSeconds.observe({ kind, operation }, ms / 1000);
   };
 
-  /** Pages through the backend's volumes; cached (and dropped after a create or delete), so frequent scrapes stay cheap. */
+  /** Lists the backend's volumes; cached (and dropped after a create or delete), so frequent scrapes stay cheap. */
   private async countVolumes(): Promise<number | undefined> {
     if (this.volumeCount && Date.now() - this.volumeCount.at < VOLUME_COUNT_TTL_MS) return this.volumeCount.value;
     try {
-      let n = 0;
-      let token = '';
-      do {
-        const page = await this.sources.backend.listVolumes(0, token);
-        n += page.entries.length;
-        token = page.nextToken;
-      } while (token !== '');
+      const n = (await this.sources.backend.listVolumes({ afterId: '', limit: 0 })).length;
       this.volumeCount = { value: n, at: Date.now() };
       return n;
     } catch {

@@ -7,6 +7,7 @@ import type { Backend } from './backends/backend.js';
 import type { ServeConfig } from './config.js';
 import { ControllerService } from './controller/controller.js';
 import { GroupControllerService } from './controller/group-controller.js';
+import { deriveCapabilities } from './csi/capabilities.js';
 import { Inflight } from './csi/inflight.js';
 import { csiProto } from './csi/proto.js';
 import type { RpcContext } from './csi/rpc.js';
@@ -63,7 +64,7 @@ function socketAnswers(path: string): Promise<boolean> {
 export async function startServer(config: ServeConfig, backend: Backend, log: Logger): Promise<RunningServer> {
   const serveController = config.mode !== 'node';
   const serveNode = config.mode !== 'controller';
-  const nodeProblem = serveNode ? await checkNodePrivileges(backend.features.nodeSource) : undefined;
+  const nodeProblem = serveNode ? await checkNodePrivileges(backend.node) : undefined;
   if (nodeProblem) log.warn({ problem: nodeProblem }, `node service cannot work: ${nodeProblem}`);
 
   const ctx: RpcContext = { log };
@@ -77,7 +78,7 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
   if (config.csiVersions !== 'v0') {
     server.addService(proto.Identity.service, identity.handlers(ctx));
     if (serveController) server.addService(proto.Controller.service, controller.handlers(ctx) as UntypedServiceImplementation);
-    if (serveController && backend.features.groupSnapshots) {
+    if (deriveCapabilities(backend, { controller: serveController, node: serveNode }).groupController) {
       server.addService(proto.GroupController.service, new GroupControllerService(backend, inflight).handlers(ctx));
     }
     if (serveNode) server.addService(proto.Node.service, node.handlers(ctx) as UntypedServiceImplementation);

@@ -203,11 +203,11 @@ export function checkParameters(params: Record<string, string>, features: Backen
 }
 
 /** Snapshot (and group snapshot) parameters: only the keys the backend declares, plus the CO's own. */
-export function checkSnapshotParameters(params: Record<string, string>, features: BackendFeatures): Record<string, string> {
+export function checkSnapshotParameters(params: Record<string, string>, keys: string[]): Record<string, string> {
   const p = checkMap(params, 'parameters');
   for (const key of Object.keys(p)) {
-    if (!features.snapshotParameterKeys.includes(key) && !key.startsWith('csi.storage.k8s.io/')) {
-      const known = features.snapshotParameterKeys.length ? features.snapshotParameterKeys.join(', ') : 'none';
+    if (!keys.includes(key) && !key.startsWith('csi.storage.k8s.io/')) {
+      const known = keys.length ? keys.join(', ') : 'none';
       throw invalidArgument(`unknown snapshot parameter ${JSON.stringify(key)} (this backend accepts: ${known})`);
     }
   }

@@ -2,6 +2,7 @@ import { lstat } from 'node:fs/promises';
 import type { Backend, BlockSource, Capability, NodeSource } from '../backends/backend.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { faultPoint } from '../faults.js';
+import { deriveCapabilities } from '../csi/capabilities.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
 import {
@@ -54,11 +55,9 @@ export class NodeService {
     private readonly inflight: Inflight,
   ) {}
 
+  /** NodeGetCapabilities, from the backend's groups (src/csi/capabilities.ts). */
   capabilities(): RpcType[] {
-    const caps: RpcType[] = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION'];
-    if (this.backend.features.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
-    if (this.canExpand()) caps.push('EXPAND_VOLUME');
-    return caps;
+    return deriveCapabilities(this.backend).node;
   }
 
   handlers(ctx: RpcContext): Partial<NodeHandlers> {
@@ -77,7 +76,7 @@ export class NodeService {
         { quiet: true },
       ),
       NodeGetInfo: unary(ctx, 'NodeGetInfo', () => this.info(), { quiet: true }),
-      ...(this.canExpand()
+      ...(deriveCapabilities(this.backend).nodeRpcs.includes('NodeExpandVolume')
         ? { NodeExpandVolume: unary(ctx, 'NodeExpandVolume', (r: NodeExpandVolumeRequest__Output) => this.expand(r)) }
         : {}),
     };
@@ -233,7 +232,7 @@ export class NodeService {
   }
 
   /**
-   * After ControllerExpandVolume: the node's device learns its new size (backend.refreshVolumeSize), then
+   * After ControllerExpandVolume: the node's device learns its new size (backend.expand.refreshVolumeSize), then
    * the filesystem mounted at volume_path grows to fill it. A block volume only needs the device.
    */
   async expand(req: NodeExpandVolumeRequest__Output): Promise<NodeExpandVolumeResponse> {
@@ -251,7 +250,7 @@ export class NodeService {
       const located = await this.backend.locateVolume(id);
       if (!located) throw failedPrecondition(`volume ${id} is not staged on this node; stage it before expanding it here`);
       if (located.kind === 'filesystem') return { capacity_bytes: 0 }; // a shared filesystem grows on its server
-      await this.backend.refreshVolumeSize?.(id);
+      await this.backend.expand?.refreshVolumeSize?.(id);
       const deviceBytes = await blockDeviceSize(located.device);
       if (range.requiredBytes > deviceBytes) {
         throw failedPrecondition(
@@ -276,10 +275,6 @@ export class NodeService {
   }
 
   // ---- helpers
-
-  private canExpand(): boolean {
-    return this.backend.features.expansion !== 'none' && this.backend.features.nodeSource === 'block';
-  }
 
   private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): Capability {
     const cap = parseCapability(wire, 'volume_capability');

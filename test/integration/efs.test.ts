@@ -138,7 +138,7 @@ describe('static volume ids', () => {
     await expectRexError(b.deleteVolume(`${fs}::${ap}`), 'FAILED_PRECONDITION', /not created by rexcsi/);
     expect((await world.accessPoints(fs)).map((a) => a.AccessPointId)).toEqual([ap]);
     // static volumes are not listed (only what CreateVolume made)
-    expect((await b.listVolumes(0, '')).entries.map((v) => v.id)).not.toContain(`${fs}::${ap}`);
+    expect((await b.listVolumes({ afterId: '', limit: 0 })).map((v) => v.id)).not.toContain(`${fs}::${ap}`);
   });
 });
 
@@ -165,8 +165,8 @@ describe('CreateVolume: access points', () => {
     expect(again).toEqual(v);
     expect(await b.getVolume(v.id)).toEqual(v);
     expect(await b.findVolumeByName('pvc-2')).toBeUndefined();
-    const listed = await b.listVolumes(0, '');
-    expect(listed.entries.filter((e) => e.id === v.id)).toEqual([v]);
+    const listed = await b.listVolumes({ afterId: '', limit: 0 });
+    expect(listed.filter((e) => e.id === v.id)).toEqual([v]);
   });
 
   it('uses a fixed uid and gid when given, and hashes a name that is not a clean directory name', async () => {

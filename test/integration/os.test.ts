@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'no
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isRexError } from '../../src/errors.js';
+import { LOOP_NODE_REQUIREMENTS } from '../../src/backends/loop/loop.js';
 import {
   ExecError,
   atomicWriteFile,
@@ -165,7 +166,7 @@ describe('run', () => {
 
 describe('privileges', () => {
   it('finds nothing missing when running as root with util-linux', async () => {
-    expect(await checkNodePrivileges()).toBeUndefined();
+    expect(await checkNodePrivileges(LOOP_NODE_REQUIREMENTS)).toBeUndefined();
   });
 
   it('names the tools that are not in PATH', async () => {

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findBackend } from '../../src/backends/index.js';
+import { findBackend } from '../../src/backends/registry.js';
 import { parseServeConfig } from '../../src/config.js';
 import { parseMesosMessages, type MesosMessage, type MesosResult } from '../deploy/validators.js';
 import { REPO_ROOT } from '../helpers/plugin.js';

@@ -3,10 +3,15 @@
 // another backend joins every suite by adding an entry here (REXCSI_RELIABILITY_BACKENDS=loop,ebs picks).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LIFECYCLE_FAULT_POINTS, type LifecycleFaultPoint } from '../../src/faults.js';
+import { LOOP_LIFECYCLE_FAULT_POINTS } from '../../src/backends/loop/faults.js';
+import { NODE_FAULT_POINTS } from '../../src/node/faults.js';
 import { Pool } from '../../src/backends/loop/pool.js';
 import { loopDevicesOf } from '../../src/os/index.js';
 import { startPlugin, type PluginProcess, type StartPluginOptions } from '../helpers/plugin.js';
+
+/** The fault points of the volume lifecycle (create, stage, publish and back down), all crash-tested. */
+export const LIFECYCLE_FAULT_POINTS = [...LOOP_LIFECYCLE_FAULT_POINTS, ...NODE_FAULT_POINTS] as const;
+export type LifecycleFaultPoint = (typeof LIFECYCLE_FAULT_POINTS)[number];
 
 export interface VolumeArtifacts {
   /** The backend's record of the volume (loop: <id>.json). */

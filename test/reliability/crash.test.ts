@@ -5,13 +5,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LifecycleFaultPoint } from '../../src/faults.js';
 import { mountsAt, readMountInfo, run } from '../../src/os/index.js';
 import { csiClients, type CsiClients } from '../helpers/client.js';
 import { isUnder } from '../helpers/leaks.js';
 import type { PluginProcess } from '../helpers/plugin.js';
 import { forceCleanupUnder, MiB, mountCapability } from '../helpers/volumes.js';
-import { reliabilityBackends, type ReliabilityBackend } from './backends.js';
+import { reliabilityBackends, type LifecycleFaultPoint, type ReliabilityBackend } from './backends.js';
 
 const STEPS = ['create', 'stage', 'publish', 'unpublish', 'unstage', 'delete'] as const;
 type Step = (typeof STEPS)[number];

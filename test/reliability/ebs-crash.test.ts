@@ -11,7 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateVolumeCommand, DeleteVolumeCommand, DescribeVolumesCommand, type Volume } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EBS_FAULT_POINTS, type EbsFaultPoint } from '../../src/faults.js';
+import { EBS_FAULT_POINTS, type EbsFaultPoint } from '../../src/backends/ebs/faults.js';
 import { loopDevicesOf, mountsAt, readMountInfo, run } from '../../src/os/index.js';
 import { csiClients, type CsiClients } from '../helpers/client.js';
 import { GiB, startEbsWorld, ZONE, type EbsWorld } from '../helpers/ebs.js';

@@ -11,8 +11,8 @@ const MiB = 1024 * 1024;
 const features = {
   allocationUnitBytes: MiB,
   maxVolumeBytes: 1024 * MiB,
-  snapshotParameterKeys: ['tier'],
 } as BackendFeatures;
+const snapshotParameterKeys = ['tier'];
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -49,11 +49,11 @@ describe('resolveExpansion', () => {
 
 describe('checkSnapshotParameters', () => {
   it('accepts declared keys and the CO its own, and names the first unknown key', () => {
-    expect(checkSnapshotParameters({ tier: 'cold', 'csi.storage.k8s.io/volumesnapshot/name': 'x' }, features)).toEqual({
+    expect(checkSnapshotParameters({ tier: 'cold', 'csi.storage.k8s.io/volumesnapshot/name': 'x' }, snapshotParameterKeys)).toEqual({
       tier: 'cold',
       'csi.storage.k8s.io/volumesnapshot/name': 'x',
     });
-    expect(() => checkSnapshotParameters({ speed: 'fast' }, features)).toThrow(/unknown snapshot parameter "speed"/);
+    expect(() => checkSnapshotParameters({ speed: 'fast' }, snapshotParameterKeys)).toThrow(/unknown snapshot parameter "speed"/);
   });
 });
 

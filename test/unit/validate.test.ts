@@ -19,8 +19,6 @@ const features: BackendFeatures = {
   fsTypes: ['ext4', 'xfs'],
   defaultFsType: 'ext4',
   nodeSource: 'block',
-  controllerPublish: false,
-  getCapacity: true,
   listVolumesPublishedNodes: true,
   volumeCondition: true,
   minVolumeBytes: MiB,
@@ -29,13 +27,7 @@ const features: BackendFeatures = {
   defaultVolumeBytes: 100 * MiB,
   parameterKeys: ['fsType'],
   topologyKeys: [],
-  snapshots: false,
-  snapshotParameterKeys: [],
-  cloneFromSnapshot: false,
   cloneFromVolume: false,
-  groupSnapshots: false,
-  expansion: 'none',
-  mutableParameterKeys: [],
 };
 
 function codeOf(fn: () => unknown): string | undefined {

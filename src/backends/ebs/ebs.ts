@@ -1,22 +1,30 @@
 import { createHash } from 'node:crypto';
-import type {
-  AccessType,
-  Backend,
-  BackendFeatures,
-  CapacityArgs,
-  CapacityInfo,
-  Capability,
-  CreateSnapshotArgs,
-  CreateVolumeArgs,
-  ExpandResult,
-  NodeInfo,
-  NodeSource,
-  NodeVolumeArgs,
-  Page,
-  Snapshot,
-  SnapshotFilter,
-  TopologyRequirement,
-  Volume,
+import {
+  BLOCK_NODE_REQUIREMENTS,
+  sliceAfter,
+  type AccessType,
+  type Backend,
+  type BackendFeatures,
+  type CapacityArgs,
+  type CapacityInfo,
+  type CapacityOps,
+  type Capability,
+  type CreateSnapshotArgs,
+  type CreateVolumeArgs,
+  type ExpandOps,
+  type ExpandResult,
+  type ListRange,
+  type ModifyOps,
+  type NodeInfo,
+  type NodeRequirements,
+  type NodeSource,
+  type NodeVolumeArgs,
+  type PublishOps,
+  type Snapshot,
+  type SnapshotFilter,
+  type SnapshotOps,
+  type TopologyRequirement,
+  type Volume,
 } from '../backend.js';
 import { faultPoint } from '../../faults.js';
 import {
@@ -30,7 +38,6 @@ import {
   RexError,
   unavailable,
 } from '../../errors.js';
-import { pageOfIds } from '../page-token.js';
 import { VolumeBatcher } from './batcher.js';
 import { ebsCapacity } from './capacity.js';
 import { DeviceAllocator } from './devices.js';
@@ -70,6 +77,9 @@ const ACTIVE_ATTACHMENT = new Set(['attaching', 'attached', 'busy']);
 const GONE_STATES = new Set(['deleting', 'deleted']);
 const DEAD_INSTANCE_STATES = new Set(['stopped', 'terminated', 'shutting-down']);
 
+/** The block path only: the device is an NVMe disk the hypervisor attaches, found in /dev/disk/by-id and sysfs. */
+export const EBS_NODE_REQUIREMENTS: NodeRequirements = BLOCK_NODE_REQUIREMENTS;
+
 export interface EbsConfig {
   region: string;
   endpoint?: string | undefined;
@@ -96,6 +106,27 @@ export interface EbsConfig {
 export class EbsBackend implements Backend {
   readonly name = 'ebs';
   readonly features: BackendFeatures;
+  readonly node = EBS_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: (args) => this.getCapacity(args) };
+  readonly publish: PublishOps = {
+    controllerPublish: (id, nodeId, readOnly, capability) => this.controllerPublish(id, nodeId, readOnly, capability),
+    controllerUnpublish: (id, nodeId) => this.controllerUnpublish(id, nodeId),
+  };
+  // the hypervisor grows the attached device by itself: nothing to refresh on the node
+  readonly expand: ExpandOps = { mode: 'online', expandVolume: (id, bytes, accessType) => this.expandVolume(id, bytes, accessType) };
+  readonly modify: ModifyOps = {
+    mutableParameterKeys: MUTABLE_PARAMETER_KEYS,
+    modifyVolume: (id, parameters) => this.modifyVolume(id, parameters),
+  };
+  readonly snapshots: SnapshotOps = {
+    parameterKeys: [`${TAG_PARAMETER_PREFIX}*`],
+    isId: (id) => SNAPSHOT_ID.test(id),
+    create: (args) => this.createSnapshot(args),
+    findByName: (name) => this.findSnapshotByName(name),
+    get: (id) => this.getSnapshot(id),
+    delete: (id) => this.deleteSnapshot(id),
+    list: (filter, range) => this.listSnapshots(filter, range),
+  };
   readonly ec2: Ec2;
   readonly batcher: VolumeBatcher;
   readonly merger: ModifyMerger;
@@ -120,8 +151,6 @@ export class EbsBackend implements Backend {
       fsTypes: ['ext4', 'xfs'],
       defaultFsType: 'ext4',
       nodeSource: 'block',
-      controllerPublish: true,
-      getCapacity: true,
       listVolumesPublishedNodes: true,
       volumeCondition: false,
       minVolumeBytes: GiB,
@@ -130,13 +159,7 @@ export class EbsBackend implements Backend {
       defaultVolumeBytes: GiB,
       parameterKeys: CREATE_PARAMETER_KEYS,
       topologyKeys: [ZONE_TOPOLOGY_KEY],
-      snapshots: true,
-      snapshotParameterKeys: [`${TAG_PARAMETER_PREFIX}*`],
-      cloneFromSnapshot: true,
       cloneFromVolume: false,
-      groupSnapshots: false,
-      expansion: 'online',
-      mutableParameterKeys: MUTABLE_PARAMETER_KEYS,
     };
   }
 
@@ -275,13 +298,15 @@ export class EbsBackend implements Backend {
     return this.toVolume(await this.waitUntilCreated(volume.id));
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
+  isVolumeId(id: string): boolean {
+    return VOLUME_ID.test(id);
+  }
+
+  async listVolumes(range: ListRange): Promise<Volume[]> {
     const volumes = (await this.ec2.describeVolumes({ tags: { [TAG_CLUSTER]: this.config.clusterTag } })).filter(
       (v) => !GONE_STATES.has(v.state),
     );
-    const byId = new Map(volumes.map((v) => [v.id, v]));
-    const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, (id) => VOLUME_ID.test(id));
-    return { entries: ids.map((id) => this.toVolume(byId.get(id)!)), nextToken };
+    return sliceAfter(volumes, range).map((v) => this.toVolume(v));
   }
 
   /** Elastic: the largest volume of the parameters' type (see capacity.ts for why, and for Mesos). */
@@ -428,7 +453,7 @@ export class EbsBackend implements Backend {
     }
   }
 
-  async listSnapshots(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>> {
+  async listSnapshots(filter: SnapshotFilter, range: ListRange): Promise<Snapshot[]> {
     let snaps: EbsSnapshot[] = [];
     if (filter.snapshotId !== undefined && !SNAPSHOT_ID.test(filter.snapshotId)) snaps = [];
     else if (filter.sourceVolumeId !== undefined && !VOLUME_ID.test(filter.sourceVolumeId)) snaps = [];
@@ -439,9 +464,7 @@ export class EbsBackend implements Backend {
         ...(filter.sourceVolumeId !== undefined ? { volumeId: filter.sourceVolumeId } : {}),
       });
     }
-    const byId = new Map(snaps.map((s) => [s.id, s]));
-    const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, (id) => SNAPSHOT_ID.test(id));
-    return { entries: ids.map((id) => toSnapshot(byId.get(id)!)), nextToken };
+    return sliceAfter(snaps, range).map(toSnapshot);
   }
 
   // ---- node side

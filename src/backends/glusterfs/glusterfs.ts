@@ -3,23 +3,25 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   ALL_ACCESS_MODES,
+  FILESYSTEM_NODE_REQUIREMENTS,
   type Backend,
   type BackendFeatures,
   type CapacityArgs,
   type CapacityInfo,
+  type CapacityOps,
   type CreateVolumeArgs,
+  type ExpandOps,
   type ExpandResult,
   type FilesystemSource,
   type NodeInfo,
+  type ListRange,
   type NodeVolumeArgs,
-  type Page,
   type Volume,
   type VolumeCondition,
 } from '../backend.js';
 import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import { getXattr, missingTools, mounter, pathExists, readMountInfo, removeXattr, setXattr } from '../../os/index.js';
-import { pageOfIds } from '../page-token.js';
 import { GlusterCli, type GlusterBrick } from './cli.js';
 import {
   decodeRecord,
@@ -84,6 +86,10 @@ export function checkGlusterConfig(c: GlusterConfig): void {
 export class GlusterBackend implements Backend {
   readonly name = 'glusterfs';
   readonly features: BackendFeatures;
+  readonly node = FILESYSTEM_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: (args) => this.getCapacity(args) };
+  // both layouts grow by raising a quota, which df in the task sees at once
+  readonly expand: ExpandOps = { mode: 'online', expandVolume: (id, bytes) => this.expandVolume(id, bytes) };
   private readonly cli: GlusterCli;
   private readonly readyHosting = new Set<string>();
 
@@ -96,8 +102,6 @@ export class GlusterBackend implements Backend {
       fsTypes: ['glusterfs'],
       defaultFsType: 'glusterfs',
       nodeSource: 'filesystem',
-      controllerPublish: false,
-      getCapacity: true,
       listVolumesPublishedNodes: false,
       volumeCondition: true,
       minVolumeBytes: MiB,
@@ -106,14 +110,7 @@ export class GlusterBackend implements Backend {
       defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
       parameterKeys: ['layout', 'replica'],
       topologyKeys: [],
-      snapshots: false,
-      snapshotParameterKeys: [],
-      cloneFromSnapshot: false,
       cloneFromVolume: false,
-      groupSnapshots: false,
-      // both layouts grow by raising a quota, which df in the task sees at once
-      expansion: 'online',
-      mutableParameterKeys: [],
     };
   }
 
@@ -194,15 +191,19 @@ export class GlusterBackend implements Backend {
     return this.toVolume(ref, name, found.parameters, limit.hardLimitBytes, healthy());
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
-    const ids = [...(await this.subdirIds()), ...(await this.glusterVolumeIds())].sort();
-    const page = pageOfIds(ids, maxEntries, startingToken, (id) => parseVolumeId(id) !== undefined);
+  isVolumeId(id: string): boolean {
+    return parseVolumeId(id) !== undefined;
+  }
+
+  async listVolumes(range: ListRange): Promise<Volume[]> {
+    const ids = [...(await this.subdirIds()), ...(await this.glusterVolumeIds())].filter((id) => id > range.afterId).sort();
     const entries: Volume[] = [];
-    for (const id of page.ids) {
+    for (const id of ids) {
+      if (range.limit > 0 && entries.length >= range.limit) break;
       const v = await this.getVolume(id);
       if (v) entries.push(v); // an interrupted create or delete is not a volume
     }
-    return { entries, nextToken: page.nextToken };
+    return entries;
   }
 
   async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {

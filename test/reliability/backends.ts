@@ -415,11 +415,6 @@ async function startGlusterfs(name: string, opts: Pick<StartPluginOptions, 'env'
       .map((l) => l.trim())
       .filter((l) => /^gv-[0-9a-f]{24}$/.test(l));
   const subdirOf = (id: string) => /^gs:[A-Za-z0-9_-]+:([0-9a-f]{24})$/.exec(id)?.[1];
-  const quotaPaths = async (volume: string) =>
-    (await glusterd.cli(['volume', 'quota', volume, 'list']).catch(() => ''))
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/)[0] ?? '')
-      .filter((p) => p.startsWith('/'));
   const artifacts = async (id: string): Promise<VolumeArtifacts> => {
     const hex = subdirOf(id);
     if (hex) {
@@ -436,8 +431,7 @@ async function startGlusterfs(name: string, opts: Pick<StartPluginOptions, 'env'
     artifacts,
     async allArtifacts() {
       const dirs = (await readdir(hostingBrick)).filter((n) => n.startsWith('csi-'));
-      const quotas = (await quotaPaths(GLUSTER_HOSTING)).map((p) => `quota ${p}`);
-      return [...dirs, ...quotas, ...(await glusterVolumes())].sort();
+      return [...dirs, ...(await glusterVolumes())].sort();
     },
     attachedDevices: () => Promise.resolve([]),
     async volumeIdForName(n) {
@@ -451,22 +445,12 @@ async function startGlusterfs(name: string, opts: Pick<StartPluginOptions, 'env'
     },
     async crashObserve(id) {
       const hex = subdirOf(id);
-      if (hex) {
-        const quota = (await quotaPaths(GLUSTER_HOSTING)).includes(`/csi-${hex}`);
-        return { record: await exists(join(hostingBrick, `csi-${hex}`)), quota };
-      }
+      if (hex) return { directory: await exists(join(hostingBrick, `csi-${hex}`)) };
       const info = (await glusterVolumes()).includes(id) ? await glusterd.cli(['volume', 'info', id]) : '';
-      return {
-        record: info !== '',
-        started: /Status: Started/.test(info),
-        quota: (await quotaPaths(id)).includes('/'),
-        bricks: (await readdir(brickRoot)).filter((n) => n.includes(id)).length > 0,
-      };
+      return { volume: info !== '', started: /Status: Started/.test(info), brickDirs: (await readdir(brickRoot)).length };
     },
     crashExpected: (s, flow) =>
-      flow === 'subdir'
-        ? { record: s.exists, quota: s.exists }
-        : { record: s.exists, started: s.exists, quota: s.exists, bricks: s.exists },
+      flow === 'subdir' ? { directory: s.exists } : { volume: s.exists, started: s.exists, brickDirs: s.exists ? 1 : 0 },
     async stop() {
       try {
         await plugin.cleanup();

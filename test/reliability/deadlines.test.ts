@@ -59,9 +59,14 @@ describe.each(backendsFor('deadlines').map((b) => [b.label, b] as const))('deadl
     it('a CreateVolume whose caller gave up completes in the background without any retry', async () => {
       const req = createReq('abandoned-create');
       await expectGrpcError(csi.controller.CreateVolume(req, { deadlineMs: 300 }), 'DEADLINE_EXCEEDED');
-      await expect.poll(() => running.volumeIdForName(req.name), { timeout: 3 * SLOW_MS + 10_000, interval: 200 }).toMatch(/./);
-      const id = await running.volumeIdForName(req.name);
-      expect((await csi.controller.ListVolumes({})).entries.map((e) => e.volume?.volume_id)).toContain(id);
+      // Done when the plugin lists the volume its storage holds for the name (not when the storage first shows it).
+      const listed = async () => {
+        const id = await running.volumeIdForName(req.name);
+        const ids = (await csi.controller.ListVolumes({})).entries.map((e) => e.volume?.volume_id);
+        return id !== undefined && ids.includes(id) ? id : '';
+      };
+      await expect.poll(listed, { timeout: 3 * SLOW_MS + 20_000, interval: 300 }).toMatch(/./);
+      const id = await listed();
       const { volume } = await csi.controller.CreateVolume(req, { deadlineMs: 10_000 });
       expect(volume?.volume_id).toBe(id);
       await csi.controller.DeleteVolume({ volume_id: volume!.volume_id });

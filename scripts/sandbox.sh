@@ -53,6 +53,9 @@ for d in "${rw[@]}"; do
   mount -o remount,bind,rw "$d" || die "cannot make $d writable"
 done
 
+# The working directory was entered before the binds: enter it again, or relative paths stay on the read-only copy.
+cd "$PWD"
+
 # Refuse to run the command if the sandbox did not take (a writable / would defeat its purpose).
 probe=/.rexcsi-sandbox-probe-$$
 if touch "$probe" 2>/dev/null; then

@@ -32,6 +32,8 @@ export default tseslint.config(
       // An async method without await is how an implementation of a Promise-returning interface reads best.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
+      // A closure may read a `let` that is assigned once, later (config.ts: the chosen backend).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },

@@ -3,11 +3,11 @@
 
 export interface OptionReader {
   /** a non-empty string value, else undefined */
-  str(name: string): string | undefined;
+  str: (name: string) => string | undefined;
   /** true only for a boolean true */
-  bool(name: string): boolean;
+  bool: (name: string) => boolean;
   /** a repeatable option's non-empty values ([] when unset) */
-  list(name: string): string[];
+  list: (name: string) => string[];
 }
 
 export function optionReader(get: (name: string) => unknown): OptionReader {

@@ -128,7 +128,9 @@ export async function expectGrpcError(promise: Promise<unknown>, code: GrpcCodeN
   } catch (e) {
     if (!isServiceError(e)) throw new Error(`expected gRPC ${grpcCodeName(want)}, got a non-gRPC error: ${String(e)}`, { cause: e });
     if (e.code !== want) {
-      throw new Error(`expected gRPC ${grpcCodeName(want)}, got ${grpcCodeName(e.code)} (details: ${JSON.stringify(e.details)})`, { cause: e });
+      throw new Error(`expected gRPC ${grpcCodeName(want)}, got ${grpcCodeName(e.code)} (details: ${JSON.stringify(e.details)})`, {
+        cause: e,
+      });
     }
     if (e.metadata?.get('grpc-status-details-bin').length) {
       throw new Error(`gRPC ${grpcCodeName(want)} carries status details; CSI requires them empty`, { cause: e });

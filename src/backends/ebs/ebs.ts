@@ -454,7 +454,7 @@ export class EbsBackend implements Backend {
   }
 
   async listSnapshots(filter: SnapshotFilter, range: ListRange): Promise<Snapshot[]> {
-    let snaps: EbsSnapshot[] = [];
+    let snaps: EbsSnapshot[];
     if (filter.snapshotId !== undefined && !SNAPSHOT_ID.test(filter.snapshotId)) snaps = [];
     else if (filter.sourceVolumeId !== undefined && !VOLUME_ID.test(filter.sourceVolumeId)) snaps = [];
     else {

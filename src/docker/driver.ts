@@ -28,7 +28,7 @@ export interface DockerVolume {
 }
 
 export interface DriverDeps {
-  backend: { readonly name: string; readonly features: BackendFeatures };
+  backend: { readonly name: string; readonly features: Pick<BackendFeatures, 'parameterKeys' | 'topologyKeys' | 'accessModes'> };
   controller: Pick<ControllerService, 'createVolume' | 'deleteVolume'>;
   node: Pick<NodeService, 'stage' | 'unstage' | 'publish' | 'unpublish'>;
   catalog: VolumeCatalog;

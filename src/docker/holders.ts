@@ -62,29 +62,36 @@ export class HolderStore {
   }
 
   /** Records a holder (idempotent) and waits until the record is on disk. */
-  async add(name: string, volumeId: string, holder: string): Promise<void> {
-    const v = this.volumes.get(name) ?? { volumeId, holders: [] };
-    if (v.holders.includes(holder) && v.volumeId === volumeId) return;
-    const next = new Map(this.volumes);
-    next.set(name, { volumeId, holders: v.holders.includes(holder) ? v.holders : [...v.holders, holder] });
-    await this.save(next);
+  add(name: string, volumeId: string, holder: string): Promise<void> {
+    return this.change((volumes) => {
+      const v = volumes.get(name);
+      if (v && v.volumeId === volumeId && v.holders.includes(holder)) return undefined;
+      const next = new Map(volumes);
+      const holders = v && v.volumeId === volumeId ? v.holders : [];
+      next.set(name, { volumeId, holders: holders.includes(holder) ? holders : [...holders, holder] });
+      return next;
+    });
   }
 
   /** Forgets a holder (idempotent); the volume's entry goes with its last holder. */
-  async remove(name: string, holder: string): Promise<void> {
-    const v = this.volumes.get(name);
-    if (!v || !v.holders.includes(holder)) return;
-    const next = new Map(this.volumes);
-    const holders = v.holders.filter((h) => h !== holder);
-    if (holders.length > 0) next.set(name, { ...v, holders });
-    else next.delete(name);
-    await this.save(next);
+  remove(name: string, holder: string): Promise<void> {
+    return this.change((volumes) => {
+      const v = volumes.get(name);
+      if (!v || !v.holders.includes(holder)) return undefined;
+      const next = new Map(volumes);
+      const holders = v.holders.filter((h) => h !== holder);
+      if (holders.length > 0) next.set(name, { ...v, holders });
+      else next.delete(name);
+      return next;
+    });
   }
 
-  /** One write at a time; memory changes only once the file has. */
-  private save(next: Map<string, HeldVolume>): Promise<void> {
-    const file: HoldersFile = { version: 1, volumes: Object.fromEntries(next) };
+  /** One change at a time, each computed from the last one written; memory changes only once the file has. */
+  private change(compute: (volumes: Map<string, HeldVolume>) => Map<string, HeldVolume> | undefined): Promise<void> {
     const write = this.writing.then(async () => {
+      const next = compute(this.volumes);
+      if (!next) return;
+      const file: HoldersFile = { version: 1, volumes: Object.fromEntries(next) };
       await atomicWriteFile(this.path, `${JSON.stringify(file, null, 1)}\n`, { mode: 0o600 });
       this.volumes = next;
     });

@@ -52,7 +52,11 @@ export function parseDockerSize(value: string): number {
   return bytes;
 }
 
-export function mapOpts(opts: Record<string, string>, features: BackendFeatures, backendName: string): CreateShape {
+export function mapOpts(
+  opts: Record<string, string>,
+  features: Pick<BackendFeatures, 'parameterKeys' | 'topologyKeys'>,
+  backendName: string,
+): CreateShape {
   const shape: CreateShape = { parameters: {}, requiredBytes: 0 };
   const accepted = ['size', ...features.parameterKeys];
   for (const [key, value] of Object.entries(opts)) {

@@ -104,7 +104,7 @@ function send(res: ServerResponse, status: number, body: unknown, code?: string)
 
 /** A message a person can act on; never a stack trace. */
 function errText(e: unknown): string {
-  if (e instanceof RexError) return e.message;
+  if (e instanceof RexError || e instanceof BadRequest) return e.message;
   const first = (e instanceof Error ? e.message : String(e)).split('\n', 1)[0]!.slice(0, 500);
   return `internal error: ${first} (the plugin's log has the details)`;
 }

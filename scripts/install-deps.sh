@@ -19,6 +19,8 @@ APT_PACKAGES=(
   glusterfs-server  # glusterd, gluster (glusterfs backend tests)
   glusterfs-client  # mount.glusterfs, the FUSE client
   attr        # getfattr, setfattr (the glusterfs backend keeps records in xattrs)
+  docker.io   # dockerd, docker (the Docker volume plugin API tests start their own dockerd)
+  busybox-static  # the image of the Docker tests' containers, imported with no registry
   systemd     # systemd-analyze verify (the systemd units of packaging/ and examples/)
 )
 # Commands the deployment validators need, with the Debian package that provides each (installed only when
@@ -61,6 +63,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     && systemctl is-active --quiet glusterd 2>/dev/null; then
     log "stopping the packaged glusterd service (the glusterfs tests start their own)"
     as_root systemctl disable --now glusterd >/dev/null 2>&1 || true
+  fi
+  # Likewise the packaged dockerd: the Docker tests start a private one by PID.
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null 2>&1 \
+    && systemctl is-active --quiet docker 2>/dev/null; then
+    log "stopping the packaged docker service (the Docker tests start their own)"
+    as_root systemctl disable --now docker docker.socket >/dev/null 2>&1 || true
   fi
 fi
 

@@ -36,6 +36,8 @@ export interface ServeConfig {
   logFormat: LogFormat;
   /** where Prometheus metrics are served; undefined = not served */
   metricsAddress?: MetricsAddress | undefined;
+  /** the Docker volume plugin API (--docker-endpoint); undefined = not served */
+  docker?: { socketPath: string; root: string } | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -90,6 +92,18 @@ const COMMON: Record<string, OptionSpec> = {
     type: 'string',
     env: 'REXCSI_METRICS_ADDRESS',
     description: 'serve Prometheus metrics at http://HOST:PORT/metrics (off when unset)',
+  },
+  'docker-endpoint': {
+    type: 'string',
+    env: 'REXCSI_DOCKER_ENDPOINT',
+    description:
+      'also serve the Docker volume plugin API on this unix socket, e.g. /run/docker/plugins/rexcsi.sock (its file name is the driver name; off when unset)',
+  },
+  'docker-root': {
+    type: 'string',
+    env: 'REXCSI_DOCKER_ROOT',
+    default: '/var/lib/rexcsi/docker',
+    description: 'where the Docker API mounts volumes (<root>/<name>/data) and keeps their mount counts',
   },
 };
 
@@ -216,6 +230,8 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const metricsAddress = metricsValue ? parseMetricsAddress(metricsValue) : undefined;
   if (typeof metricsAddress === 'string') throw new ConfigError(`--metrics-address=${JSON.stringify(metricsValue)}: ${metricsAddress}`);
 
+  const docker = dockerSettings(str('docker-endpoint'), str('docker-root')!, mode);
+
   const backendOptions: ServeConfig['backendOptions'] = {};
   for (const name of Object.keys(backend.options)) backendOptions[name] = get(name);
 
@@ -234,5 +250,20 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     csiVersions,
     logFormat,
     metricsAddress,
+    docker,
   };
+}
+
+/** The Docker API creates, deletes and mounts, so it needs both services; its socket's file name is the driver name. */
+function dockerSettings(endpoint: string | undefined, root: string, mode: Mode): ServeConfig['docker'] {
+  if (!endpoint) return undefined;
+  const socketPath = parseEndpoint(endpoint);
+  if (!/\/[A-Za-z0-9][A-Za-z0-9_.-]*\.sock$/.test(socketPath)) {
+    throw new ConfigError(
+      `--docker-endpoint=${JSON.stringify(endpoint)}: expected a socket path ending in NAME.sock (NAME is the driver name Docker and dvdcli use)`,
+    );
+  }
+  if (mode !== 'both') throw new ConfigError(`--docker-endpoint needs --mode both (the Docker API creates, deletes and mounts volumes)`);
+  if (!root.startsWith('/')) throw new ConfigError(`--docker-root=${JSON.stringify(root)}: expected an absolute path`);
+  return { socketPath, root: resolve(root) };
 }

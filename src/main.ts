@@ -40,6 +40,7 @@ async function serve(argv: string[]): Promise<void> {
       nodeId: config.nodeId,
       version: VERSION,
       ...(server.metricsUrl ? { metrics: server.metricsUrl } : {}),
+      ...(server.dockerSocketPath ? { docker: `unix://${server.dockerSocketPath}` } : {}),
     },
     'serving',
   );

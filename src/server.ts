@@ -19,6 +19,7 @@ import { v0IdentityHandlers } from './csi/v0/identity.js';
 import { v0ControllerHandlers } from './csi/v0/controller.js';
 import { v0NodeHandlers } from './csi/v0/node.js';
 import { checkNodePrivileges } from './os/index.js';
+import { loadDockerHolders, refuseDeleteWhileHeld, startDockerApi, type RunningDockerApi } from './docker/index.js';
 import { VERSION } from './version.js';
 
 // The gRPC server and the socket's life: refuse to start over a file that is not our stale socket,
@@ -29,6 +30,8 @@ export interface RunningServer {
   inflight: Inflight;
   /** where Prometheus metrics are served, when --metrics-address is set */
   metricsUrl?: string | undefined;
+  /** the Docker volume plugin socket, when --docker-endpoint is set */
+  dockerSocketPath?: string | undefined;
   stop(timeoutMs: number): Promise<void>;
 }
 
@@ -72,7 +75,9 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
   const proto = csiProto().csi.v1;
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const identity = new IdentityService(backend, { pluginName: config.pluginName, serveController, serveNode, nodeProblem });
-  const controller = new ControllerService(backend, inflight);
+  // Volumes held through the Docker API refuse CSI DeleteVolume: the controller sees the backend through that check.
+  const dockerHolders = config.docker ? await loadDockerHolders(config.docker.root) : undefined;
+  const controller = new ControllerService(dockerHolders ? refuseDeleteWhileHeld(backend, dockerHolders) : backend, inflight);
   const node = new NodeService(backend, inflight);
   // Unregistered services answer UNIMPLEMENTED, which is how Mesos tells which CSI version is spoken.
   if (config.csiVersions !== 'v0') {
@@ -92,6 +97,7 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
   }
 
   const metrics = config.metricsAddress ? await startMetrics(config, backend, inflight, log) : undefined;
+  let docker: RunningDockerApi | undefined;
   if (metrics) ctx.observe = metrics.metrics.observeRpc;
   try {
     await claimSocketPath(config.socketPath);
@@ -100,6 +106,11 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
     });
     await chmod(config.socketPath, config.socketMode);
     if (config.socketGroup !== undefined) await chown(config.socketPath, process.getuid?.() ?? 0, config.socketGroup);
+    if (config.docker && dockerHolders) {
+      const { socketMode, socketGroup } = config;
+      const services = { backend, controller, node, holders: dockerHolders };
+      docker = await startDockerApi({ ...config.docker, socketMode, socketGroup }, services, claimSocketPath, log);
+    }
   } catch (e) {
     server.forceShutdown(); // nothing may keep the process alive after a failed start
     await metrics?.close();
@@ -110,7 +121,9 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
     socketPath: config.socketPath,
     inflight,
     metricsUrl: metrics?.url,
+    dockerSocketPath: docker?.socketPath,
     async stop(timeoutMs: number) {
+      const dockerClosed = docker?.close(timeoutMs);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn({ inflight: inflight.size }, 'calls still running at the shutdown deadline; stopping them');
@@ -123,6 +136,7 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
         });
       });
       await unlink(config.socketPath).catch(() => undefined);
+      await dockerClosed;
       await metrics?.close();
     },
   };

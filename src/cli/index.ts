@@ -3,6 +3,7 @@ import { EXIT, runCommand, type Command } from './command.js';
 import { INFO_COMMANDS } from './info.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
 import { VOLUME_COMMANDS } from './volume.js';
+import { DOCKER_GROUP, runDockerCommand } from './docker.js';
 
 // The client commands of `rexcsi` (main.ts dispatches here): `info`, `capacity`, and the `volume` and
 // `snapshot` groups, each a Command in the file of its group. docs/cli.md describes them.
@@ -11,7 +12,7 @@ const COMMANDS: Command[] = [...INFO_COMMANDS, ...VOLUME_COMMANDS, ...SNAPSHOT_C
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]!));
 
 export function isClientCommand(word: string): boolean {
-  return GROUPS.has(word) || COMMANDS.some((c) => c.name === word);
+  return GROUPS.has(word) || COMMANDS.some((c) => c.name === word) || word === DOCKER_GROUP;
 }
 
 /** Lines for `rexcsi help`, e.g. `  rexcsi volume COMMAND      list|get|create|...`. */
@@ -25,6 +26,7 @@ export const CLIENT_USAGE = [
         .map((c) => c.name.slice(g.length + 1))
         .join('|')}`,
   ),
+  `  ${'rexcsi docker COMMAND'.padEnd(27)}mount|unmount|ls|create|rm through the Docker volume API (--docker-endpoint)`,
   `  ${''.padEnd(27)}client commands talk to --endpoint (default $CSI_ENDPOINT); "rexcsi COMMAND --help"`,
 ]
   .map((line) => `${line}\n`)
@@ -37,6 +39,7 @@ function groupHelp(group: string): string {
 }
 
 export async function runClientCommand(word: string, argv: string[]): Promise<number> {
+  if (word === DOCKER_GROUP) return runDockerCommand(argv);
   const single = COMMANDS.find((c) => c.name === word);
   if (single) return runCommand(single, argv);
   const [sub, ...rest] = argv;

@@ -5,6 +5,7 @@ import { BACKENDS, findBackend, type BackendEntry, type OptionSpec } from './bac
 import { ConfigFileError, readConfigFile, type FileValue } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import { parseMetricsAddress, type MetricsAddress } from './metrics-address.js';
+import { MOUNTER_CHOICES, type MounterChoice } from './os/native-mount.js';
 
 // `rexcsi serve` settings: command-line flags, then environment variables, then defaults. Two CSI
 // conventions take precedence as ../shared/design.md says: CSI_ENDPOINT (set by the CO) over --endpoint,
@@ -34,6 +35,8 @@ export interface ServeConfig {
   logFormat: LogFormat;
   /** where Prometheus metrics are served; undefined = not served */
   metricsAddress?: MetricsAddress | undefined;
+  /** how the node service mounts: system calls (auto falls back to mount(8) where koffi cannot load) or mount(8) */
+  mounter: MounterChoice;
 }
 
 export class ConfigError extends Error {}
@@ -88,6 +91,12 @@ const COMMON: Record<string, OptionSpec> = {
     type: 'string',
     env: 'REXCSI_METRICS_ADDRESS',
     description: 'serve Prometheus metrics at http://HOST:PORT/metrics (off when unset)',
+  },
+  mounter: {
+    type: 'string',
+    env: 'REXCSI_MOUNTER',
+    default: 'auto',
+    description: 'how the node mounts: syscall (mount(2) directly), mount (mount(8)), or auto (syscall, else mount(8))',
   },
 };
 
@@ -217,6 +226,9 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const metricsAddress = metricsValue ? parseMetricsAddress(metricsValue) : undefined;
   if (typeof metricsAddress === 'string') throw new ConfigError(`--metrics-address=${JSON.stringify(metricsValue)}: ${metricsAddress}`);
 
+  const mounter = str('mounter')! as MounterChoice;
+  if (!MOUNTER_CHOICES.includes(mounter)) throw new ConfigError(`--mounter=${JSON.stringify(mounter)}: expected auto, syscall or mount`);
+
   const backendOptions: ServeConfig['backendOptions'] = {};
   for (const name of Object.keys(backend.options)) backendOptions[name] = get(name);
 
@@ -235,5 +247,6 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     csiVersions,
     logFormat,
     metricsAddress,
+    mounter,
   };
 }

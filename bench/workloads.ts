@@ -56,12 +56,17 @@ export interface LifecycleOptions {
   teardown: Teardown;
 }
 
-function emptyLatencies(): Record<LifecycleRpc, number[]> {
+export function emptyLatencies(): Record<LifecycleRpc, number[]> {
   return Object.fromEntries(LIFECYCLE_RPCS.map((r) => [r, [] as number[]])) as unknown as Record<LifecycleRpc, number[]>;
 }
 
 /** Runs work(i) for i in 0..count-1 on `concurrency` workers; stops taking new items once teardown began. */
-async function onWorkers(count: number, concurrency: number, teardown: Teardown, work: (i: number) => Promise<void>): Promise<number> {
+export async function onWorkers(
+  count: number,
+  concurrency: number,
+  teardown: Teardown,
+  work: (i: number) => Promise<void>,
+): Promise<number> {
   let next = 0;
   const started = nowMs();
   const worker = async (): Promise<void> => {
@@ -72,7 +77,7 @@ async function onWorkers(count: number, concurrency: number, teardown: Teardown,
   return nowMs() - started;
 }
 
-async function volumeDirs(o: LifecycleOptions, kind: string, i: number): Promise<{ staging: string; target: string }> {
+export async function volumeDirs(o: LifecycleOptions, kind: string, i: number): Promise<{ staging: string; target: string }> {
   const base = join(o.dir, `${kind}-${o.tag}`);
   const staging = join(base, 'staging', String(i));
   // The CO creates the staging directory and the target's parent; neither is part of any timing.

@@ -14,15 +14,7 @@ import {
   requireString,
   unsupportedReason,
 } from '../csi/validate.js';
-import {
-  blockDeviceSize,
-  execMounter,
-  filesystemType,
-  formatIfBlank,
-  volumeStats,
-  type Mounter,
-  type MountEntry,
-} from '../os/index.js';
+import { blockDeviceSize, execMounter, filesystemType, formatIfBlank, volumeStats, type Mounter, type MountEntry } from '../os/index.js';
 import { growFilesystemToDevice, isExt } from './grow.js';
 import { createTarget, removeTarget, requireDirectory, requireLiteralPath } from './paths.js';
 import { CallView } from './view.js';
@@ -98,9 +90,12 @@ export class NodeService {
     };
     return this.inflight.run('NodeStageVolume', [`vol:${id}`], fingerprint('NodeStageVolume', req), async () => {
       const view = this.view(id);
-      await this.requireVolume(id);
-      await requireLiteralPath(staging, 'staging_target_path');
-      await requireDirectory(staging, 'staging_target_path');
+      await inOrder(
+        this.requireVolume(id),
+        requireLiteralPath(staging, 'staging_target_path'),
+        requireDirectory(staging, 'staging_target_path'),
+        view.mounts(),
+      );
       const stack = await view.stackAt(staging);
       const top = stack.at(-1);
       if (top) {
@@ -130,8 +125,7 @@ export class NodeService {
     const staging = requirePath(req.staging_target_path, 'staging_target_path');
     return this.inflight.run('NodeUnstageVolume', [`vol:${id}`], fingerprint('NodeUnstageVolume', req), async () => {
       const view = this.view(id);
-      await this.requireVolume(id);
-      await requireLiteralPath(staging, 'staging_target_path');
+      await inOrder(this.requireVolume(id), requireLiteralPath(staging, 'staging_target_path'), view.mounts());
       const stack = await view.stackAt(staging);
       const top = stack.at(-1);
       if (top && !(await view.holds(top))) {
@@ -166,9 +160,12 @@ export class NodeService {
     const readOnly = req.readonly || isReadOnlyMode(cap.accessMode);
     return this.inflight.run('NodePublishVolume', [`vol:${id}`], fingerprint('NodePublishVolume', req), async () => {
       const view = this.view(id);
-      await this.requireVolume(id);
-      await requireLiteralPath(target, 'target_path');
-      await requireLiteralPath(staging, 'staging_target_path');
+      await inOrder(
+        this.requireVolume(id),
+        requireLiteralPath(target, 'target_path'),
+        requireLiteralPath(staging, 'staging_target_path'),
+        view.mounts(),
+      );
       const source = await this.publishSource(view, staging, cap);
       const stack = await view.stackAt(target);
       let top = stack.at(-1);
@@ -200,8 +197,7 @@ export class NodeService {
     const target = requirePath(req.target_path, 'target_path');
     return this.inflight.run('NodeUnpublishVolume', [`vol:${id}`], fingerprint('NodeUnpublishVolume', req), async () => {
       const view = this.view(id);
-      await this.requireVolume(id);
-      await requireLiteralPath(target, 'target_path');
+      await inOrder(this.requireVolume(id), requireLiteralPath(target, 'target_path'), view.mounts());
       const stack = await view.stackAt(target);
       const top = stack.at(-1);
       if (top && !(await view.holds(top))) {
@@ -392,4 +388,12 @@ export class NodeService {
     }
     return { abnormal: false, message: 'volume is healthy' };
   }
+}
+
+/**
+ * Runs independent checks at once, then fails with the first failure in the order given, as if they had
+ * run one after another: a missing volume is NOT_FOUND whatever is wrong with the paths.
+ */
+async function inOrder(...checks: Promise<unknown>[]): Promise<void> {
+  for (const outcome of await Promise.allSettled(checks)) if (outcome.status === 'rejected') throw outcome.reason;
 }

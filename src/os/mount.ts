@@ -21,7 +21,8 @@ export interface Mounter {
   bindMount(source: string, target: string, opts: BindMountOptions): Promise<void>;
   /**
    * Removes every mount stacked at target; fine when nothing is mounted or the path is missing. `stack`: the
-   * mounts at target from a table the caller read in this call (spares a second read; stale is safe).
+   * mounts at target from the table the caller read in this call; the syscall mounter uses it only to pick
+   * umount(8) for helper filesystems and unmounts until the kernel says nothing is left, so stale is safe.
    */
   unmount(target: string, stack?: readonly MountEntry[]): Promise<void>;
 }
@@ -60,9 +61,11 @@ function isReadOnly(entry: MountEntry | undefined): boolean {
   return entry?.options.includes('ro') ?? false;
 }
 
-async function unmount(target: string, stack?: readonly MountEntry[]): Promise<void> {
+// mount(8)'s unmount reads the table itself around every umount (it must see each layer go), so it takes
+// no hint from the caller's table.
+async function unmount(target: string): Promise<void> {
   for (let i = 0; i < MAX_STACKED_MOUNTS; i++) {
-    if ((i === 0 && stack ? stack : await mountsAt(target)).length === 0) return;
+    if ((await mountsAt(target)).length === 0) return;
     await unmountTop(target);
   }
   throw failedPrecondition(`${target} still mounted after ${MAX_STACKED_MOUNTS} unmounts`);

@@ -465,6 +465,12 @@ describe.each(MOUNTERS)('mounts (%s)', (kind, m) => {
     expect(await isMountPoint(target)).toBe(false);
   });
 
+  it('unmount given a stale, empty table still removes what is mounted', async () => {
+    const { target } = await mountedExt4(`stale-${kind === 'syscall' ? 's' : 'x'}`);
+    await m.unmount(target, []);
+    expect(await isMountPoint(target)).toBe(false);
+  });
+
   it('a bind of a device node onto a file publishes the block device, and unmounts', async () => {
     const { device } = await loopDevice('blockbind', 32 * MiB);
     const target = join(dir, `block-target-${kind}`);

@@ -49,7 +49,7 @@ function exec(cmd: string, args: string[], teardown: Teardown, okCodes = [0]): P
     const child = execFile(cmd, args, { env: { LC_ALL: 'C', PATH } }, (err, stdout) => {
       const code = err ? ((err as { code?: unknown }).code ?? 1) : 0;
       if (typeof code === 'number' && okCodes.includes(code)) resolve(stdout);
-      else reject(new Error(`${cmd} ${args.join(" ")}: ${err?.message ?? "failed"}`));
+      else reject(new Error(`${cmd} ${args.join(' ')}: ${err?.message ?? 'failed'}`));
     });
     teardown.addChild(child);
   });

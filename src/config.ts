@@ -7,6 +7,7 @@ import { optionReader } from './lib/options.js';
 import { ConfigFileError, readConfigFile, type FileValue } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import { parseMetricsAddress, type MetricsAddress } from './metrics-address.js';
+import { MOUNTER_CHOICES, type MounterChoice } from './os/native-mount.js';
 
 // `rexcsi serve` settings: command-line flags, then environment variables, then defaults. Two CSI
 // conventions take precedence as ../shared/design.md says: CSI_ENDPOINT (set by the CO) over --endpoint,
@@ -38,6 +39,8 @@ export interface ServeConfig {
   metricsAddress?: MetricsAddress | undefined;
   /** the Docker volume plugin API (--docker-endpoint); undefined = not served */
   docker?: { socketPath: string; root: string } | undefined;
+  /** how the node service mounts: system calls (auto falls back to mount(8) where koffi cannot load) or mount(8) */
+  mounter: MounterChoice;
 }
 
 export class ConfigError extends Error {}
@@ -104,6 +107,12 @@ const COMMON: Record<string, OptionSpec> = {
     env: 'REXCSI_DOCKER_ROOT',
     default: '/var/lib/rexcsi/docker',
     description: 'where the Docker API mounts volumes (<root>/<name>/data) and keeps their mount counts',
+  },
+  mounter: {
+    type: 'string',
+    env: 'REXCSI_MOUNTER',
+    default: 'auto',
+    description: 'how the node mounts: syscall (mount(2) directly), mount (mount(8)), or auto (syscall, else mount(8))',
   },
 };
 
@@ -231,6 +240,8 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   if (typeof metricsAddress === 'string') throw new ConfigError(`--metrics-address=${JSON.stringify(metricsValue)}: ${metricsAddress}`);
 
   const docker = dockerSettings(str('docker-endpoint'), str('docker-root')!, mode);
+  const mounter = str('mounter')! as MounterChoice;
+  if (!MOUNTER_CHOICES.includes(mounter)) throw new ConfigError(`--mounter=${JSON.stringify(mounter)}: expected auto, syscall or mount`);
 
   const backendOptions: ServeConfig['backendOptions'] = {};
   for (const name of Object.keys(backend.options)) backendOptions[name] = get(name);
@@ -251,6 +262,7 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     logFormat,
     metricsAddress,
     docker,
+    mounter,
   };
 }
 

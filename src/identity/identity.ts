@@ -14,6 +14,8 @@ export interface IdentityOptions {
   serveNode: boolean;
   /** why this process cannot act as a node plugin (no privileges, tools missing), found at start-up */
   nodeProblem?: string | undefined;
+  /** how the node service mounts ('syscall' or 'mount(8)'), shown in GetPluginInfo's manifest */
+  mounter?: string | undefined;
 }
 
 export class IdentityService {
@@ -34,7 +36,9 @@ export class IdentityService {
 
   info(): GetPluginInfoResponse {
     const modes = [this.opts.serveController && 'controller', this.opts.serveNode && 'node'].filter(Boolean).join(',');
-    return { name: this.opts.pluginName, vendor_version: VERSION, manifest: { backend: this.backend.name, modes } };
+    const manifest: Record<string, string> = { backend: this.backend.name, modes };
+    if (this.opts.mounter) manifest['mounter'] = this.opts.mounter;
+    return { name: this.opts.pluginName, vendor_version: VERSION, manifest };
   }
 
   /** GetPluginCapabilities, from the backend's groups and the services served (src/csi/capabilities.ts). */

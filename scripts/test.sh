@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npm run --silent build
 
+# Lint (typescript-eslint with type information) and formatting (Prettier): a finding fails the run.
+npm run --silent lint
+
 # vitest does not typecheck; the test helpers and tests are checked here (src/ too, with the same options).
 npx --no-install tsc --noEmit -p test/tsconfig.json
 

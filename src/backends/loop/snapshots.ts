@@ -72,7 +72,9 @@ export class LoopSnapshots {
   /** Reads snapshot metadata in id order until the range is full, so a page costs its own reads. */
   async list(filter: SnapshotFilter, range: ListRange): Promise<Snapshot[]> {
     const candidates =
-      filter.snapshotId !== undefined ? [filter.snapshotId].filter((id) => SnapshotStore.isSnapshotId(id)) : await this.store.listSnapshotIds();
+      filter.snapshotId !== undefined
+        ? [filter.snapshotId].filter((id) => SnapshotStore.isSnapshotId(id))
+        : await this.store.listSnapshotIds();
     const out: Snapshot[] = [];
     for (const id of candidates.filter((c) => c > range.afterId).sort()) {
       if (range.limit > 0 && out.length >= range.limit) break;

@@ -14,10 +14,10 @@ import type { RpcContext } from './csi/rpc.js';
 import type { MetricsServer } from './metrics.js';
 import { IdentityService } from './identity/identity.js';
 import { NodeService } from './node/node.js';
-import { csiProtoV0 } from './csi/v0/proto.js';
-import { v0IdentityHandlers } from './csi/v0/identity.js';
-import { v0ControllerHandlers } from './csi/v0/controller.js';
-import { v0NodeHandlers } from './csi/v0/node.js';
+import { csiProtoV0 } from './v0/proto.js';
+import { v0IdentityHandlers } from './v0/identity.js';
+import { v0ControllerHandlers } from './v0/controller.js';
+import { v0NodeHandlers } from './v0/node.js';
 import { checkNodePrivileges } from './os/index.js';
 import { VERSION } from './version.js';
 

@@ -10,7 +10,7 @@ export default tseslint.config(
       'dist/**',
       'node_modules/**',
       'src/csi/gen/**',
-      'src/csi/gen-v0/**',
+      'src/v0/gen/**',
       '.bin/**',
       '.cache/**',
       'var/**',

@@ -14,10 +14,10 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { csiClients, isServiceError, promisify, type CsiClients, type PromiseClient } from '../helpers/client.js';
 import { mountsUnder } from '../helpers/tmp.js';
-import { csiProtoV0 } from '../../src/csi/v0/proto.js';
-import type { ProtoGrpcType as V0Proto } from '../../src/csi/gen-v0/csi.js';
+import { csiProtoV0 } from '../../src/v0/proto.js';
+import type { ProtoGrpcType as V0Proto } from '../../src/v0/gen/csi.js';
 import type { VolumeCapability as V1Capability } from '../../src/csi/gen/csi/v1/VolumeCapability.js';
-import type { VolumeCapability as V0Capability } from '../../src/csi/gen-v0/csi/v0/VolumeCapability.js';
+import type { VolumeCapability as V0Capability } from '../../src/v0/gen/csi/v0/VolumeCapability.js';
 import { capabilityKey, type DiskProfile, type ProfileCapability } from './profiles.js';
 
 export type CsiVersion = 'v1' | 'v0';

@@ -1,10 +1,10 @@
-import type { IdentityService } from '../../identity/identity.js';
-import { unary, type RpcContext } from '../rpc.js';
-import type { IdentityHandlers } from '../gen-v0/csi/v0/Identity.js';
-import type { GetPluginCapabilitiesResponse } from '../gen-v0/csi/v0/GetPluginCapabilitiesResponse.js';
-import type { GetPluginInfoResponse } from '../gen-v0/csi/v0/GetPluginInfoResponse.js';
-import type { ProbeResponse } from '../gen-v0/csi/v0/ProbeResponse.js';
-import type { _csi_v0_PluginCapability_Service_Type as V0ServiceType } from '../gen-v0/csi/v0/PluginCapability.js';
+import type { IdentityService } from '../identity/identity.js';
+import { unary, type RpcContext } from '../csi/rpc.js';
+import type { IdentityHandlers } from './gen/csi/v0/Identity.js';
+import type { GetPluginCapabilitiesResponse } from './gen/csi/v0/GetPluginCapabilitiesResponse.js';
+import type { GetPluginInfoResponse } from './gen/csi/v0/GetPluginInfoResponse.js';
+import type { ProbeResponse } from './gen/csi/v0/ProbeResponse.js';
+import type { _csi_v0_PluginCapability_Service_Type as V0ServiceType } from './gen/csi/v0/PluginCapability.js';
 
 // csi.v0.Identity on top of the one IdentityService. v0 knows two plugin capabilities; v1's
 // VOLUME_ACCESSIBILITY_CONSTRAINTS is v0's ACCESSIBILITY_CONSTRAINTS.

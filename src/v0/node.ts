@@ -1,18 +1,18 @@
-import type { NodeService } from '../../node/node.js';
-import { unary, type RpcContext } from '../rpc.js';
+import type { NodeService } from '../node/node.js';
+import { unary, type RpcContext } from '../csi/rpc.js';
 import { capabilityToV1 } from './convert.js';
-import type { NodeHandlers } from '../gen-v0/csi/v0/Node.js';
-import type { NodeStageVolumeRequest__Output } from '../gen-v0/csi/v0/NodeStageVolumeRequest.js';
-import type { NodeStageVolumeResponse } from '../gen-v0/csi/v0/NodeStageVolumeResponse.js';
-import type { NodeUnstageVolumeRequest__Output } from '../gen-v0/csi/v0/NodeUnstageVolumeRequest.js';
-import type { NodeUnstageVolumeResponse } from '../gen-v0/csi/v0/NodeUnstageVolumeResponse.js';
-import type { NodePublishVolumeRequest__Output } from '../gen-v0/csi/v0/NodePublishVolumeRequest.js';
-import type { NodePublishVolumeResponse } from '../gen-v0/csi/v0/NodePublishVolumeResponse.js';
-import type { NodeUnpublishVolumeRequest__Output } from '../gen-v0/csi/v0/NodeUnpublishVolumeRequest.js';
-import type { NodeUnpublishVolumeResponse } from '../gen-v0/csi/v0/NodeUnpublishVolumeResponse.js';
-import type { NodeGetIdResponse } from '../gen-v0/csi/v0/NodeGetIdResponse.js';
-import type { NodeGetInfoResponse } from '../gen-v0/csi/v0/NodeGetInfoResponse.js';
-import type { NodeGetCapabilitiesResponse } from '../gen-v0/csi/v0/NodeGetCapabilitiesResponse.js';
+import type { NodeHandlers } from './gen/csi/v0/Node.js';
+import type { NodeStageVolumeRequest__Output } from './gen/csi/v0/NodeStageVolumeRequest.js';
+import type { NodeStageVolumeResponse } from './gen/csi/v0/NodeStageVolumeResponse.js';
+import type { NodeUnstageVolumeRequest__Output } from './gen/csi/v0/NodeUnstageVolumeRequest.js';
+import type { NodeUnstageVolumeResponse } from './gen/csi/v0/NodeUnstageVolumeResponse.js';
+import type { NodePublishVolumeRequest__Output } from './gen/csi/v0/NodePublishVolumeRequest.js';
+import type { NodePublishVolumeResponse } from './gen/csi/v0/NodePublishVolumeResponse.js';
+import type { NodeUnpublishVolumeRequest__Output } from './gen/csi/v0/NodeUnpublishVolumeRequest.js';
+import type { NodeUnpublishVolumeResponse } from './gen/csi/v0/NodeUnpublishVolumeResponse.js';
+import type { NodeGetIdResponse } from './gen/csi/v0/NodeGetIdResponse.js';
+import type { NodeGetInfoResponse } from './gen/csi/v0/NodeGetInfoResponse.js';
+import type { NodeGetCapabilitiesResponse } from './gen/csi/v0/NodeGetCapabilitiesResponse.js';
 
 // csi.v0.Node on top of the one NodeService. What differs from v1 beyond field names:
 // - NodeGetId (v0.2; v0.3 added NodeGetInfo) and no NodeGetVolumeStats;

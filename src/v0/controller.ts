@@ -1,22 +1,22 @@
-import type { ControllerService } from '../../controller/controller.js';
-import { unary, type RpcContext } from '../rpc.js';
+import type { ControllerService } from '../controller/controller.js';
+import { unary, type RpcContext } from '../csi/rpc.js';
 import { capabilitiesToV1, capabilityToV1, contentSourceToV1, topologyRequirementToV1, topologyToV1, volumeToV0 } from './convert.js';
-import type { ControllerHandlers } from '../gen-v0/csi/v0/Controller.js';
-import type { CreateVolumeRequest__Output } from '../gen-v0/csi/v0/CreateVolumeRequest.js';
-import type { CreateVolumeResponse } from '../gen-v0/csi/v0/CreateVolumeResponse.js';
-import type { DeleteVolumeRequest__Output } from '../gen-v0/csi/v0/DeleteVolumeRequest.js';
-import type { DeleteVolumeResponse } from '../gen-v0/csi/v0/DeleteVolumeResponse.js';
-import type { ControllerPublishVolumeRequest__Output } from '../gen-v0/csi/v0/ControllerPublishVolumeRequest.js';
-import type { ControllerPublishVolumeResponse } from '../gen-v0/csi/v0/ControllerPublishVolumeResponse.js';
-import type { ControllerUnpublishVolumeRequest__Output } from '../gen-v0/csi/v0/ControllerUnpublishVolumeRequest.js';
-import type { ControllerUnpublishVolumeResponse } from '../gen-v0/csi/v0/ControllerUnpublishVolumeResponse.js';
-import type { ValidateVolumeCapabilitiesRequest__Output } from '../gen-v0/csi/v0/ValidateVolumeCapabilitiesRequest.js';
-import type { ValidateVolumeCapabilitiesResponse } from '../gen-v0/csi/v0/ValidateVolumeCapabilitiesResponse.js';
-import type { ListVolumesRequest__Output } from '../gen-v0/csi/v0/ListVolumesRequest.js';
-import type { ListVolumesResponse } from '../gen-v0/csi/v0/ListVolumesResponse.js';
-import type { GetCapacityRequest__Output } from '../gen-v0/csi/v0/GetCapacityRequest.js';
-import type { GetCapacityResponse } from '../gen-v0/csi/v0/GetCapacityResponse.js';
-import type { ControllerGetCapabilitiesResponse } from '../gen-v0/csi/v0/ControllerGetCapabilitiesResponse.js';
+import type { ControllerHandlers } from './gen/csi/v0/Controller.js';
+import type { CreateVolumeRequest__Output } from './gen/csi/v0/CreateVolumeRequest.js';
+import type { CreateVolumeResponse } from './gen/csi/v0/CreateVolumeResponse.js';
+import type { DeleteVolumeRequest__Output } from './gen/csi/v0/DeleteVolumeRequest.js';
+import type { DeleteVolumeResponse } from './gen/csi/v0/DeleteVolumeResponse.js';
+import type { ControllerPublishVolumeRequest__Output } from './gen/csi/v0/ControllerPublishVolumeRequest.js';
+import type { ControllerPublishVolumeResponse } from './gen/csi/v0/ControllerPublishVolumeResponse.js';
+import type { ControllerUnpublishVolumeRequest__Output } from './gen/csi/v0/ControllerUnpublishVolumeRequest.js';
+import type { ControllerUnpublishVolumeResponse } from './gen/csi/v0/ControllerUnpublishVolumeResponse.js';
+import type { ValidateVolumeCapabilitiesRequest__Output } from './gen/csi/v0/ValidateVolumeCapabilitiesRequest.js';
+import type { ValidateVolumeCapabilitiesResponse } from './gen/csi/v0/ValidateVolumeCapabilitiesResponse.js';
+import type { ListVolumesRequest__Output } from './gen/csi/v0/ListVolumesRequest.js';
+import type { ListVolumesResponse } from './gen/csi/v0/ListVolumesResponse.js';
+import type { GetCapacityRequest__Output } from './gen/csi/v0/GetCapacityRequest.js';
+import type { GetCapacityResponse } from './gen/csi/v0/GetCapacityResponse.js';
+import type { ControllerGetCapabilitiesResponse } from './gen/csi/v0/ControllerGetCapabilitiesResponse.js';
 
 // csi.v0.Controller: each RPC renames its fields onto the csi.v1 request, calls the one ControllerService
 // (which validates, locks and maps errors) and renames the answer back. Snapshot RPCs are not served.

@@ -1,13 +1,13 @@
-import type { VolumeCapability__Output as V1Capability } from '../gen/csi/v1/VolumeCapability.js';
-import type { Volume as V1Volume } from '../gen/csi/v1/Volume.js';
-import type { Topology__Output as V1Topology } from '../gen/csi/v1/Topology.js';
-import type { TopologyRequirement__Output as V1TopologyRequirement } from '../gen/csi/v1/TopologyRequirement.js';
-import type { VolumeContentSource__Output as V1ContentSource } from '../gen/csi/v1/VolumeContentSource.js';
-import type { VolumeCapability__Output as V0Capability } from '../gen-v0/csi/v0/VolumeCapability.js';
-import type { Volume as V0Volume } from '../gen-v0/csi/v0/Volume.js';
-import type { Topology__Output as V0Topology } from '../gen-v0/csi/v0/Topology.js';
-import type { TopologyRequirement__Output as V0TopologyRequirement } from '../gen-v0/csi/v0/TopologyRequirement.js';
-import type { VolumeContentSource__Output as V0ContentSource } from '../gen-v0/csi/v0/VolumeContentSource.js';
+import type { VolumeCapability__Output as V1Capability } from '../csi/gen/csi/v1/VolumeCapability.js';
+import type { Volume as V1Volume } from '../csi/gen/csi/v1/Volume.js';
+import type { Topology__Output as V1Topology } from '../csi/gen/csi/v1/Topology.js';
+import type { TopologyRequirement__Output as V1TopologyRequirement } from '../csi/gen/csi/v1/TopologyRequirement.js';
+import type { VolumeContentSource__Output as V1ContentSource } from '../csi/gen/csi/v1/VolumeContentSource.js';
+import type { VolumeCapability__Output as V0Capability } from './gen/csi/v0/VolumeCapability.js';
+import type { Volume as V0Volume } from './gen/csi/v0/Volume.js';
+import type { Topology__Output as V0Topology } from './gen/csi/v0/Topology.js';
+import type { TopologyRequirement__Output as V0TopologyRequirement } from './gen/csi/v0/TopologyRequirement.js';
+import type { VolumeContentSource__Output as V0ContentSource } from './gen/csi/v0/VolumeContentSource.js';
 
 // The messages csi.v0 and csi.v1 share in meaning but not in shape, converted in one place. v0's access
 // modes are v1's first five under the same names; v1's mount `volume_mount_group` does not exist in v0.

@@ -343,6 +343,8 @@ export interface Backend {
   closeVolume(volumeId: string): Promise<void>;
   /** May read the storage system: is this a volume this backend made? (Used to tell NOT_FOUND from a volume not here.) */
   volumeExists(volumeId: string): Promise<boolean>;
+  /** A problem of a live mount the node sees beyond the mount table (glusterfs: bricks its client lost); undefined when none. */
+  mountCondition?(volumeId: string, path: string): Promise<VolumeCondition | undefined>;
 }
 
 /** For a backend that holds a whole listing in memory: the part of it a ListRange asks for. */

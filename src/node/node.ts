@@ -381,7 +381,7 @@ export class NodeService {
         message: `the filesystem at ${path} was remounted read-only after errors; check the kernel log and fsck the volume`,
       };
     }
-    return { abnormal: false, message: 'volume is healthy' };
+    return (await this.backend.mountCondition?.(id, path)) ?? { abnormal: false, message: 'volume is healthy' };
   }
 }
 

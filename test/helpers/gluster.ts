@@ -18,6 +18,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { mounter, readMountInfo, run } from '../../src/os/index.js';
+import { takeGlusterLock } from './gluster-lock.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
 export const GLUSTER_HOST = '127.0.0.2';
@@ -125,7 +126,10 @@ class GlusterdProcess implements Glusterd {
   /** what /var/run/gluster held before: everything added later (pid files, sockets, per-volume dirs) is ours */
   private runEntriesBefore = new Set<string>();
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly release: () => Promise<void>,
+  ) {
     this.socket = join(dir, 'glusterd.socket');
   }
 
@@ -207,6 +211,7 @@ class GlusterdProcess implements Glusterd {
       // never started: nothing of ours runs, and whatever gluster runs here is someone else's
       tracked.delete(this);
       await removeTempDir(this.dir);
+      await this.release();
       return;
     }
     let volumes = [...this.volumes];
@@ -232,6 +237,7 @@ class GlusterdProcess implements Glusterd {
     await attempt(() => this.removeRunEntries());
     tracked.delete(this);
     await attempt(() => removeTempDir(this.dir));
+    await attempt(() => this.release());
     if (errors.length > 0) throw errors[0];
   }
 
@@ -280,8 +286,9 @@ async function listRunEntries(): Promise<string[]> {
 }
 
 export async function startGlusterd(): Promise<Glusterd> {
+  const release = await takeGlusterLock(); // the three-server pool (gluster-pool.ts) takes it too
   const dir = await makeTempDir('glusterd');
-  const g = new GlusterdProcess(dir);
+  const g = new GlusterdProcess(dir, release);
   tracked.add(g);
   try {
     await g.start();

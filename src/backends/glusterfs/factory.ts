@@ -23,7 +23,13 @@ export const glusterfsFactory: BackendFactory = {
       type: 'string',
       multiple: true,
       env: 'REXCSI_GLUSTER_BRICK_ROOTS',
-      description: 'directory on the first gluster server for volume-layout bricks (repeatable; env: comma-separated)',
+      description: 'volume-layout brick directory: DIR on every gluster server, or HOST:DIR on one (repeatable; env: comma-separated)',
+    },
+    'gluster-server-quorum': {
+      type: 'boolean',
+      env: 'REXCSI_GLUSTER_SERVER_QUORUM',
+      default: false,
+      description: 'set server quorum (cluster.server-quorum-type server) on the volume-layout volumes rexcsi creates',
     },
     'glusterd-socket': {
       type: 'string',
@@ -46,6 +52,7 @@ export const glusterfsFactory: BackendFactory = {
       servers: o.list('gluster-server'),
       hostingVolume: o.str('hosting-volume'),
       brickRoots: o.list('brick-root'),
+      serverQuorum: o.bool('gluster-server-quorum'),
       glusterdSocket: String(ctx.options['glusterd-socket']),
       workDir: String(ctx.options['gluster-work-dir']),
       nodeId: ctx.nodeId,

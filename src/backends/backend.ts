@@ -1,4 +1,4 @@
-import type { Capability as LinuxCapability } from '../os/privileges.js';
+import type { LinuxCapability } from '../os/privileges.js';
 
 // The storage layer's contract. A backend knows one storage system and nothing about gRPC or the CSI
 // wire format: the protocol layer (src/controller, src/node) validates requests, serialises work per
@@ -29,7 +29,7 @@ export const ALL_ACCESS_MODES: readonly AccessMode[] = [
 export type AccessType = 'mount' | 'block';
 
 /** A validated volume capability: what the CO asks a volume to be used as. */
-export interface Capability {
+export interface VolumeCapability {
   accessType: AccessType;
   accessMode: AccessMode;
   /** mount only; '' when the CO left it to us */
@@ -79,7 +79,7 @@ export interface CreateVolumeArgs {
   /** already rounded and checked against the range by the protocol layer */
   capacityBytes: number;
   limitBytes: number;
-  capabilities: Capability[];
+  capabilities: VolumeCapability[];
   /** the access type every capability asks for */
   accessType: AccessType;
   /** the filesystem the node will format a mount volume with ('' for block volumes) */
@@ -93,7 +93,7 @@ export interface CreateVolumeArgs {
 }
 
 export interface CapacityArgs {
-  capabilities: Capability[];
+  capabilities: VolumeCapability[];
   parameters: Record<string, string>;
   topology?: Topology;
 }
@@ -229,7 +229,7 @@ export interface CapacityOps {
 /** ControllerPublishVolume / ControllerUnpublishVolume: the volume must be attached to a node before NodeStage. */
 export interface PublishOps {
   /** Returns the publish_context handed to the node. */
-  controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: Capability): Promise<Record<string, string>>;
+  controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: VolumeCapability): Promise<Record<string, string>>;
   /** nodeId '' means every node; idempotent. */
   controllerUnpublish(id: string, nodeId: string): Promise<void>;
 }
@@ -316,7 +316,7 @@ export interface Backend {
   readonly snapshots?: SnapshotOps;
   readonly groupSnapshots?: GroupSnapshotOps;
 
-  /** Throws a RexError (UNAVAILABLE / FAILED_PRECONDITION) naming what does not work. */
+  /** Throws a CsiError (UNAVAILABLE / FAILED_PRECONDITION) naming what does not work. */
   probe(): Promise<void>;
 
   // controller side

@@ -1,7 +1,7 @@
-import type { Backend, Capability, CreateVolumeArgs, Volume, VolumeSource } from '../backends/backend.js';
+import type { Backend, VolumeCapability, CreateVolumeArgs, Volume, VolumeSource } from '../backends/backend.js';
 import { deriveCapabilities, requireGroup, type OptionalControllerRpc } from '../csi/capabilities.js';
 import { pageOf } from '../csi/page.js';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, RexError } from '../errors.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, CsiError } from '../errors.js';
 import { toWireCondition, toWireSnapshot, toWireVolume } from '../csi/convert.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
@@ -243,7 +243,7 @@ export class ControllerService {
       parameters = checkParameters(req.parameters, this.backend.features);
       if (capabilities.length) this.chooseFsType(capabilities, parameters);
     } catch (e) {
-      if (e instanceof RexError && e.code === 'INVALID_ARGUMENT') return zero; // what cannot be served has no capacity
+      if (e instanceof CsiError && e.code === 'INVALID_ARGUMENT') return zero; // what cannot be served has no capacity
       throw e;
     }
     const info = await capacity.getCapacity({
@@ -394,7 +394,7 @@ export class ControllerService {
     return volume;
   }
 
-  private commonAccessType(capabilities: Capability[]): Capability['accessType'] {
+  private commonAccessType(capabilities: VolumeCapability[]): VolumeCapability['accessType'] {
     for (const c of capabilities) {
       const why = unsupportedReason(c, this.backend.features);
       if (why) throw invalidArgument(why);
@@ -405,7 +405,7 @@ export class ControllerService {
   }
 
   /** One filesystem for a mount volume: from the capabilities, else the fsType parameter, else the default. */
-  private chooseFsType(capabilities: Capability[], parameters: Record<string, string>): string {
+  private chooseFsType(capabilities: VolumeCapability[], parameters: Record<string, string>): string {
     const f = this.backend.features;
     const asked = new Set(capabilities.map((c) => c.fsType).filter((t) => t !== ''));
     if (parameters.fsType) asked.add(parameters.fsType);
@@ -417,7 +417,7 @@ export class ControllerService {
     return fsType;
   }
 
-  private capabilityRefusal(volume: Volume, capabilities: Capability[]): string | undefined {
+  private capabilityRefusal(volume: Volume, capabilities: VolumeCapability[]): string | undefined {
     for (const c of capabilities) {
       const why = unsupportedReason(c, this.backend.features);
       if (why) return why;
@@ -435,7 +435,7 @@ export class ControllerService {
       checkParameters(parameters, this.backend.features);
       return undefined;
     } catch (e) {
-      if (e instanceof RexError) return e.message;
+      if (e instanceof CsiError) return e.message;
       throw e;
     }
   }
@@ -452,7 +452,7 @@ function contextRefusal(volume: Volume, context: Record<string, string>): string
 interface CreateShape {
   range: CapacityRequest;
   parameters: Record<string, string>;
-  accessType: Capability['accessType'];
+  accessType: VolumeCapability['accessType'];
   fsType: string;
   source?: { kind: string; id: string } | undefined;
   topology?: { requisite: Record<string, string>[] } | undefined;

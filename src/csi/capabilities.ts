@@ -1,5 +1,5 @@
 import type { Backend } from '../backends/backend.js';
-import { RexError } from '../errors.js';
+import { CsiError } from '../errors.js';
 import type { _csi_v1_ControllerServiceCapability_RPC_Type as ControllerCapability } from './gen/csi/v1/ControllerServiceCapability.js';
 import type { _csi_v1_NodeServiceCapability_RPC_Type as NodeCapability } from './gen/csi/v1/NodeServiceCapability.js';
 import type { PluginCapability } from './gen/csi/v1/PluginCapability.js';
@@ -95,6 +95,6 @@ export function deriveCapabilities(backend: Backend, served: Served = { controll
  * answers only a caller that reached a handler some other way (the csi.v0 translation, a test).
  */
 export function requireGroup<T>(group: T | undefined, rpc: string, backend: Backend): T {
-  if (group === undefined) throw new RexError('UNIMPLEMENTED', `${rpc} is not served by the ${backend.name} backend`);
+  if (group === undefined) throw new CsiError('UNIMPLEMENTED', `${rpc} is not served by the ${backend.name} backend`);
   return group;
 }

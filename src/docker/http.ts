@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { isRexError, RexError, type ErrorCode } from '../errors.js';
+import { isCsiError, CsiError, type ErrorCode } from '../errors.js';
 import type { DockerDriver } from './driver.js';
 
 // The Docker volume plugin protocol (HTTP/1.1 over a unix socket, every call a POST with a JSON body),
@@ -104,7 +104,7 @@ function send(res: ServerResponse, status: number, body: unknown, code?: string)
 
 /** A message a person can act on; never a stack trace. */
 function errText(e: unknown): string {
-  if (e instanceof RexError || e instanceof BadRequest) return e.message;
+  if (e instanceof CsiError || e instanceof BadRequest) return e.message;
   const first = (e instanceof Error ? e.message : String(e)).split('\n', 1)[0]!.slice(0, 500);
   return `internal error: ${first} (the plugin's log has the details)`;
 }
@@ -150,8 +150,8 @@ async function handle(driver: DockerDriver, log: Logger, req: IncomingMessage, r
     send(res, 200, result);
     finish(200);
   } catch (e) {
-    const status = e instanceof BadRequest ? e.status : isRexError(e) ? (HTTP_STATUS[e.code] ?? 500) : 500;
-    const code = isRexError(e) ? e.code : e instanceof BadRequest ? e.code : 'INTERNAL';
+    const status = e instanceof BadRequest ? e.status : isCsiError(e) ? (HTTP_STATUS[e.code] ?? 500) : 500;
+    const code = isCsiError(e) ? e.code : e instanceof BadRequest ? e.code : 'INTERNAL';
     if (code === 'INTERNAL') log.error({ api: 'docker', method: path.slice(1, 80), err: e }, 'unexpected failure');
     const text = errText(e);
     if (status === 413) {

@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Backend, BlockSource, Capability, NodeSource } from '../backends/backend.js';
+import type { Backend, BlockSource, VolumeCapability, NodeSource } from '../backends/backend.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { deriveCapabilities } from '../csi/capabilities.js';
@@ -287,7 +287,7 @@ export class NodeService {
     return new CallView(this.backend, id);
   }
 
-  private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): Capability {
+  private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): VolumeCapability {
     const cap = parseCapability(wire, 'volume_capability');
     const why = unsupportedReason(cap, this.backend.features);
     if (why) throw invalidArgument(why);
@@ -301,7 +301,7 @@ export class NodeService {
   private async mountAtStaging(
     source: NodeSource,
     staging: string,
-    cap: Capability,
+    cap: VolumeCapability,
     context: Record<string, string>,
     readOnly: boolean,
   ): Promise<void> {
@@ -347,7 +347,7 @@ export class NodeService {
   }
 
   /** What NodePublish binds to the target: the staging mount, or the device itself for block access. */
-  private async publishSource(view: CallView, staging: string, cap: Capability): Promise<string> {
+  private async publishSource(view: CallView, staging: string, cap: VolumeCapability): Promise<string> {
     const id = view.id;
     if (cap.accessType === 'block') {
       const located = await view.located();

@@ -3,7 +3,7 @@
 // mounts of a block device go straight to the kernel; mounts that need a helper program (glusterfs, nfs4,
 // efs) and unmounts of them stay on mount(8)/umount(8), which run those helpers.
 import { createRequire } from 'node:module';
-import { RexError, notFound, failedPrecondition, type ErrorCode } from '../errors.js';
+import { CsiError, notFound, failedPrecondition, type ErrorCode } from '../errors.js';
 import { statOrNotFound } from './fs.js';
 import { execMounter, MAX_STACKED_MOUNTS, type BindMountOptions, type Mounter } from './mount.js';
 import { mountsAt, type MountEntry } from './mountinfo.js';
@@ -116,7 +116,7 @@ export function loadLibc(): Libc {
 }
 
 /** A failed system call: the errno, its name and what was being done, for the message and the gRPC code. */
-export class SyscallError extends RexError {
+export class SyscallError extends CsiError {
   constructor(
     code: ErrorCode,
     message: string,
@@ -258,7 +258,7 @@ export class SyscallMounter implements Mounter {
   }
 
   // ENOENT: say which path is missing, with the message the mount(8) path's checks give.
-  private async mountFailure(errno: string, source: string, target: string, what: string, sourceName: string): Promise<RexError> {
+  private async mountFailure(errno: string, source: string, target: string, what: string, sourceName: string): Promise<CsiError> {
     if (errno === 'ENOENT') {
       await Promise.all([statOrNotFound(source, sourceName), statOrNotFound(target, 'mount point')]);
       return notFound(`${what}: ENOENT`);

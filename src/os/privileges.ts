@@ -6,13 +6,13 @@ import { searchPath } from './exec.js';
 
 // Bit numbers from linux/capability.h.
 const CAPABILITY_BITS = { CAP_SYS_ADMIN: 21n, CAP_SYS_RESOURCE: 24n } as const;
-export type Capability = keyof typeof CAPABILITY_BITS;
+export type LinuxCapability = keyof typeof CAPABILITY_BITS;
 
 /** What a backend's node side needs (the shape of NodeRequirements in src/backends/backend.ts). */
 export interface NodeNeeds {
   tools: string[];
   devices: string[];
-  linuxCapabilities: Capability[];
+  linuxCapabilities: LinuxCapability[];
 }
 
 /** undefined when this process has exactly what the backend's node side needs; otherwise one line naming what is missing. */
@@ -61,7 +61,7 @@ async function canOpen(path: string): Promise<boolean> {
 }
 
 /** Whether the effective set holds cap: root in an unprivileged container lacks CAP_SYS_ADMIN, for example. */
-export async function hasCapability(cap: Capability): Promise<boolean> {
+export async function hasCapability(cap: LinuxCapability): Promise<boolean> {
   try {
     const status = await readFile('/proc/self/status', 'utf8');
     const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];

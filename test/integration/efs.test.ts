@@ -10,7 +10,7 @@ import type { CreateVolumeArgs } from '../../src/backends/backend.js';
 import { EfsApi } from '../../src/backends/efs/api.js';
 import { EFS_NFS_OPTIONS, EfsBackend, removeInside, type EfsConfig } from '../../src/backends/efs/efs.js';
 import { parseVolumeId } from '../../src/backends/efs/volume-id.js';
-import { isRexError, type ErrorCode } from '../../src/errors.js';
+import { isCsiError, type ErrorCode } from '../../src/errors.js';
 import { mounter, mountsAt, type Mounter } from '../../src/os/index.js';
 import { csiClients, expectGrpcError } from '../helpers/client.js';
 import { REGION, startEfsWorld, ZONE_WITH_TARGET, ZONE_WITHOUT_TARGET, type EfsWorld } from '../helpers/efs.js';
@@ -66,8 +66,8 @@ async function expectRexError(p: Promise<unknown>, code: ErrorCode, message?: Re
     () => undefined,
     (err: unknown) => err,
   );
-  expect(isRexError(e), `expected a RexError ${code}, got ${String(e)}`).toBe(true);
-  if (!isRexError(e)) return;
+  expect(isCsiError(e), `expected a CsiError ${code}, got ${String(e)}`).toBe(true);
+  if (!isCsiError(e)) return;
   expect(e.code, e.message).toBe(code);
   if (message) expect(e.message).toMatch(message);
 }

@@ -2,7 +2,7 @@
 import { mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isRexError } from '../../src/errors.js';
+import { isCsiError } from '../../src/errors.js';
 import { LOOP_NODE_REQUIREMENTS } from '../../src/backends/loop/loop.js';
 import {
   ExecError,
@@ -100,7 +100,7 @@ async function expectRexError(promise: Promise<unknown>, code: string, text?: Re
     () => undefined,
     (e: unknown) => e,
   );
-  expect(isRexError(error), `expected RexError ${code}, got ${String(error)}`).toBe(true);
+  expect(isCsiError(error), `expected CsiError ${code}, got ${String(error)}`).toBe(true);
   expect((error as { code: string }).code).toBe(code);
   if (text) expect((error as Error).message).toMatch(text);
 }

@@ -1,4 +1,4 @@
-// Capability derivation (src/csi/capabilities.ts): everything the plugin advertises and registers follows
+// VolumeCapability derivation (src/csi/capabilities.ts): everything the plugin advertises and registers follows
 // from which optional groups a backend has. Literal backend objects, no server: nothing here runs a volume.
 import { describe, expect, it } from 'vitest';
 import type { Backend, BackendFeatures, ExpandOps, GroupSnapshotOps, SnapshotOps } from '../../src/backends/backend.js';
@@ -13,7 +13,7 @@ import { Inflight } from '../../src/csi/inflight.js';
 import type { RpcContext } from '../../src/csi/rpc.js';
 import { IdentityService } from '../../src/identity/identity.js';
 import { NodeService } from '../../src/node/node.js';
-import { isRexError } from '../../src/errors.js';
+import { isCsiError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 
 const features: BackendFeatures = {
@@ -176,7 +176,7 @@ describe('capability derivation', () => {
     const err = await controller
       .expandVolume({ volume_id: 'v', capacity_range: { required_bytes: 1, limit_bytes: 0 }, secrets: {}, volume_capability: null })
       .catch((e: unknown) => e);
-    expect(isRexError(err, 'UNIMPLEMENTED')).toBe(true);
+    expect(isCsiError(err, 'UNIMPLEMENTED')).toBe(true);
   });
 
   it('gives the real backends the capabilities they had before the groups', () => {

@@ -5,7 +5,7 @@ import type { BackendFeatures } from '../../src/backends/backend.js';
 import { SnapshotStore, parseGroupMeta, parseSnapshotMeta } from '../../src/backends/loop/snapshot-store.js';
 import { toWireSnapshot, toWireTimestamp } from '../../src/csi/convert.js';
 import { checkSnapshotParameters, resolveExpansion } from '../../src/csi/validate.js';
-import { RexError } from '../../src/errors.js';
+import { CsiError } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
 const features = {
@@ -18,7 +18,7 @@ function codeOf(fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
-    if (e instanceof RexError) return e.code;
+    if (e instanceof CsiError) return e.code;
     throw e;
   }
   return 'OK';

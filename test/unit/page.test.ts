@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sliceAfter, type ListRange } from '../../src/backends/backend.js';
 import { encodePageToken, pageOf } from '../../src/csi/page.js';
-import { RexError } from '../../src/errors.js';
+import { CsiError } from '../../src/errors.js';
 
 const valid = (id: string) => /^v\d+$/.test(id);
 const ids = ['v1', 'v2', 'v3', 'v4', 'v5'];
@@ -50,7 +50,7 @@ describe('page tokens', () => {
       } catch (e) {
         err = e;
       }
-      expect((err as RexError).code, bad).toBe('ABORTED');
+      expect((err as CsiError).code, bad).toBe('ABORTED');
     }
   });
 

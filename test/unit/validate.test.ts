@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendFeatures } from '../../src/backends/backend.js';
-import { RexError } from '../../src/errors.js';
+import { CsiError } from '../../src/errors.js';
 import {
   checkMap,
   checkParameters,
@@ -34,7 +34,7 @@ function codeOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (e) {
-    if (e instanceof RexError) return e.code;
+    if (e instanceof CsiError) return e.code;
     throw e;
   }
   return undefined;

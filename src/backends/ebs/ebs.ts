@@ -8,7 +8,7 @@ import {
   type CapacityArgs,
   type CapacityInfo,
   type CapacityOps,
-  type Capability,
+  type VolumeCapability,
   type CreateSnapshotArgs,
   type CreateVolumeArgs,
   type ExpandOps,
@@ -31,11 +31,11 @@ import {
   alreadyExists,
   failedPrecondition,
   invalidArgument,
-  isRexError,
+  isCsiError,
   notFound,
   outOfRange,
   resourceExhausted,
-  RexError,
+  CsiError,
   unavailable,
 } from '../../errors.js';
 import { VolumeBatcher } from './batcher.js';
@@ -170,7 +170,7 @@ export class EbsBackend implements Backend {
       await this.ec2.firstZone();
     } catch (e) {
       // An answer that refuses the call still proves the API is there; the calls that need it will say so.
-      if (!isRexError(e, 'PERMISSION_DENIED')) throw e;
+      if (!isCsiError(e, 'PERMISSION_DENIED')) throw e;
     }
     this.probedAt = Date.now();
   }
@@ -228,7 +228,7 @@ export class EbsBackend implements Backend {
       try {
         created = await this.ec2.createVolume({ ...input, clientToken: clientToken(this.config.clusterTag, args.name, attempt) });
       } catch (e) {
-        if (isRexError(e, 'ALREADY_EXISTS')) continue; // the token was used with other parameters
+        if (isCsiError(e, 'ALREADY_EXISTS')) continue; // the token was used with other parameters
         throw e;
       }
       await faultPoint('ebs.create.after-create-volume');
@@ -275,7 +275,7 @@ export class EbsBackend implements Backend {
     try {
       await this.ec2.deleteVolume(id);
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND')) return;
+      if (isCsiError(e, 'NOT_FOUND')) return;
       throw e;
     }
     await faultPoint('ebs.delete.after-delete-volume');
@@ -316,7 +316,7 @@ export class EbsBackend implements Backend {
 
   // ---- controller side: attach and detach
 
-  async controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: Capability): Promise<Record<string, string>> {
+  async controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: VolumeCapability): Promise<Record<string, string>> {
     const volume = await this.describeManaged(id);
     if (!volume) throw notFound(`volume ${id} does not exist`);
     const instance = await this.ec2.describeInstance(nodeId);
@@ -448,7 +448,7 @@ export class EbsBackend implements Backend {
     try {
       await this.ec2.deleteSnapshot(id);
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND')) return;
+      if (isCsiError(e, 'NOT_FOUND')) return;
       throw e;
     }
   }
@@ -532,7 +532,7 @@ export class EbsBackend implements Backend {
       return (await this.describeManaged(volumeId)) !== undefined;
     } catch (e) {
       // A node without EC2 permissions cannot tell; let the call go on and fail where the device is missing.
-      if (isRexError(e, 'PERMISSION_DENIED') || isRexError(e, 'FAILED_PRECONDITION')) return true;
+      if (isCsiError(e, 'PERMISSION_DENIED') || isCsiError(e, 'FAILED_PRECONDITION')) return true;
       throw e;
     }
   }
@@ -605,7 +605,7 @@ export class EbsBackend implements Backend {
         if (!v) return notFound(`volume ${volumeId} disappeared while being attached`);
         const ours = v.attachments.find((a) => a.instanceId === instanceId);
         if (!ours || ours.state === 'detached' || ours.state === 'detaching') {
-          return new RexError(
+          return new CsiError(
             'ABORTED',
             `the attachment of volume ${volumeId} to ${instanceId} went away while attaching (now ${describeAttachments(v)}); retry`,
           );
@@ -620,7 +620,7 @@ export class EbsBackend implements Backend {
       await this.ec2.detachVolume(volumeId, instanceId, force);
     } catch (e) {
       // Not attached there (any more) is what we want; IncorrectState means it is already detaching.
-      if (!isRexError(e, 'NOT_FOUND') && !isRexError(e, 'FAILED_PRECONDITION')) throw e;
+      if (!isCsiError(e, 'NOT_FOUND') && !isCsiError(e, 'FAILED_PRECONDITION')) throw e;
     }
     await faultPoint('ebs.detach.after-detach-volume');
     await this.batcher.waitFor(
@@ -718,7 +718,7 @@ export class EbsBackend implements Backend {
     try {
       return (await this.ec2.describeSnapshots({ ids: [id] }))[0];
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND')) return undefined;
+      if (isCsiError(e, 'NOT_FOUND')) return undefined;
       throw e;
     }
   }

@@ -18,7 +18,7 @@ import {
   type NodeVolumeArgs,
   type Volume,
 } from '../backend.js';
-import { aborted, failedPrecondition, isRexError, notFound, resourceExhausted } from '../../errors.js';
+import { aborted, failedPrecondition, isCsiError, notFound, resourceExhausted } from '../../errors.js';
 import { mounter as osMounter, type Mounter } from '../../os/index.js';
 import { EfsApi, type AccessPoint } from './api.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -286,7 +286,7 @@ export class EfsBackend implements Backend {
       this.sources.set(volumeId, source);
       return source;
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND') || isRexError(e, 'FAILED_PRECONDITION') || isRexError(e, 'INVALID_ARGUMENT')) return undefined;
+      if (isCsiError(e, 'NOT_FOUND') || isCsiError(e, 'FAILED_PRECONDITION') || isCsiError(e, 'INVALID_ARGUMENT')) return undefined;
       throw e;
     }
   }

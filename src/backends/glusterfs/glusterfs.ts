@@ -20,7 +20,7 @@ import {
   type Volume,
   type VolumeCondition,
 } from '../backend.js';
-import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
+import { failedPrecondition, invalidArgument, isCsiError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import { getXattr, missingTools, mounter, pathExists, readMountInfo, removeXattr, setXattr } from '../../os/index.js';
 import { GlusterCli, GlusterError, type GlusterVolumeInfo } from './cli.js';
@@ -240,7 +240,7 @@ export class GlusterBackend implements Backend {
     try {
       parsed = this.parseParameters(args.parameters);
     } catch (e) {
-      if (isRexError(e, 'INVALID_ARGUMENT') || isRexError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
+      if (isCsiError(e, 'INVALID_ARGUMENT') || isCsiError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
       throw e;
     }
     // no hosting volume configured: the subdir layout can place nothing
@@ -303,7 +303,7 @@ export class GlusterBackend implements Backend {
       return (await this.getVolume(volumeId)) !== undefined;
     } catch (e) {
       // A node without glusterd access (or while glusterd is down) goes by the kernel's mounts alone.
-      if (isRexError(e, 'UNAVAILABLE')) return true;
+      if (isCsiError(e, 'UNAVAILABLE')) return true;
       throw e;
     }
   }
@@ -619,7 +619,7 @@ async function readRecord(dir: string): Promise<VolumeRecord | undefined> {
   try {
     return decodeRecord(await getXattr(dir, RECORD_XATTR));
   } catch (e) {
-    if (isRexError(e, 'NOT_FOUND')) return undefined;
+    if (isCsiError(e, 'NOT_FOUND')) return undefined;
     throw e;
   }
 }

@@ -20,7 +20,7 @@ import {
   type Volume,
   type VolumeCondition,
 } from '../backend.js';
-import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
+import { failedPrecondition, invalidArgument, isCsiError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import {
   attachLoopDevice,
@@ -336,7 +336,7 @@ export class LoopBackend implements Backend {
     try {
       return (await this.pool.readMeta(volumeId)) !== undefined;
     } catch (e) {
-      if (isRexError(e, 'FAILED_PRECONDITION')) return true; // damaged, but there
+      if (isCsiError(e, 'FAILED_PRECONDITION')) return true; // damaged, but there
       throw e;
     }
   }
@@ -352,7 +352,7 @@ export class LoopBackend implements Backend {
     try {
       return await this.pool.readMeta(id);
     } catch (e) {
-      if (!isRexError(e, 'FAILED_PRECONDITION')) throw e;
+      if (!isCsiError(e, 'FAILED_PRECONDITION')) throw e;
       const size = await stat(this.pool.imagePath(id)).then(
         (s) => s.size,
         () => 0,

@@ -17,6 +17,8 @@ APT_PACKAGES=(
   glusterfs-server  # glusterd, gluster (glusterfs backend tests)
   glusterfs-client  # mount.glusterfs, the FUSE client
   attr        # getfattr, setfattr (the glusterfs backend keeps records in xattrs)
+  restic      # volume backup/restore (backup engine: deduplicated, encrypted repositories)
+  rsync       # volume migrate (file copy with hard links, ACLs, xattrs, sparse files)
 )
 
 CSI_SANITY_MODULE=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity

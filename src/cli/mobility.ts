@@ -9,7 +9,7 @@ import { atomicWriteFile, isExecError, killStreamingTools, readMountInfo, mounts
 import { redact } from '../os/restic.js';
 import { flag, str } from './args.js';
 import { CallFailed, type CsiConnection } from './client.js';
-import { EXIT, describeFailure, exitCodeOf, type CommandContext, type OptionDef } from './command.js';
+import { EXIT, UsageError, describeFailure, exitCodeOf, type CommandContext, type OptionDef } from './command.js';
 import { formatBytes } from './output.js';
 
 // What backup, restore and migrate share: an operation journal in the work directory (so a killed run,
@@ -438,6 +438,7 @@ export async function guarded(ctx: CommandContext, name: string, body: () => Pro
   try {
     return (await body()) ?? EXIT.OK;
   } catch (e) {
+    if (e instanceof UsageError) throw e; // runCommand prints it, exit code 2
     if (e instanceof CallFailed) {
       process.stderr.write(redact(describeFailure(name, e, ctx.endpoint)));
       return exitCodeOf(e.code);

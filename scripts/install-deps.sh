@@ -19,6 +19,8 @@ APT_PACKAGES=(
   glusterfs-server  # glusterd, gluster (glusterfs backend tests)
   glusterfs-client  # mount.glusterfs, the FUSE client
   attr        # getfattr, setfattr (the glusterfs backend keeps records in xattrs)
+  restic      # volume backup/restore (backup engine: deduplicated, encrypted repositories)
+  rsync       # volume migrate (file copy with hard links, ACLs, xattrs, sparse files)
   docker.io   # dockerd, docker (the Docker volume plugin API tests start their own dockerd)
   busybox-static  # the image of the Docker tests' containers, imported with no registry
   systemd     # systemd-analyze verify (the systemd units of packaging/ and examples/)

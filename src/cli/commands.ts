@@ -1,6 +1,8 @@
+import { BACKUP_COMMANDS } from './backup.js';
 import { CAPACITY_COMMANDS } from './capacity.js';
 import { EXIT, runCommand, type Command } from './command.js';
 import { INFO_COMMANDS } from './info.js';
+import { MIGRATE_COMMANDS } from './migrate.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
 import { VOLUME_COMMANDS } from './volume.js';
 import { DOCKER_GROUP, runDockerCommand } from './docker.js';
@@ -8,7 +10,14 @@ import { DOCKER_GROUP, runDockerCommand } from './docker.js';
 // The client commands of `rexcsi` (main.ts dispatches here): `info`, `capacity`, and the `volume` and
 // `snapshot` groups, each a Command in the file of its group. docs/cli.md describes them.
 
-const COMMANDS: Command[] = [...INFO_COMMANDS, ...VOLUME_COMMANDS, ...SNAPSHOT_COMMANDS, ...CAPACITY_COMMANDS];
+const COMMANDS: Command[] = [
+  ...INFO_COMMANDS,
+  ...VOLUME_COMMANDS,
+  ...BACKUP_COMMANDS,
+  ...MIGRATE_COMMANDS,
+  ...SNAPSHOT_COMMANDS,
+  ...CAPACITY_COMMANDS,
+];
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]!));
 
 export function isClientCommand(word: string): boolean {

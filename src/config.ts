@@ -10,7 +10,7 @@ import { parseMetricsAddress, type MetricsAddress } from './metrics-address.js';
 import { MOUNTER_CHOICES, type MounterChoice } from './os/native-mount.js';
 
 // `rexcsi serve` settings: command-line flags, then environment variables, then defaults. Two CSI
-// conventions take precedence as ../shared/design.md says: CSI_ENDPOINT (set by the CO) over --endpoint,
+// conventions take precedence, as COs expect of a CSI plugin: CSI_ENDPOINT (set by the CO) over --endpoint,
 // and --node-id over MESOS_AGENT_ID over the hostname. A bad setting stops start-up with one line that
 // names the setting, the value and what is allowed.
 

@@ -1,5 +1,5 @@
 // A client that calls a CSI plugin exactly as an Apache Mesos agent does (Mesos 1.6 to 1.11; the facts are
-// in ../shared/mesos.md and come from src/csi/v0_volume_manager.cpp, v1_volume_manager.cpp, paths.cpp and
+// in docs/mesos.md and come from Mesos' own src/csi/v0_volume_manager.cpp, v1_volume_manager.cpp, paths.cpp and
 // the storage local resource provider). No Mesos agent can run here (no package, no container engine), so
 // the tests replay its calls, its paths, its deadlines, its retries and the checks it makes on the answers;
 // a check Mesos makes that fails here throws MesosFailure, as the agent would fail the operation.

@@ -10,7 +10,7 @@ import {
   placementProblem,
   type PoolServer,
 } from '../../src/backends/glusterfs/placement.js';
-import { isRexError } from '../../src/errors.js';
+import { isCsiError } from '../../src/errors.js';
 
 const server = (host: string, up = true, bricks = 0, roots = ['/bricks']): PoolServer => ({ host, up, roots, bricks });
 
@@ -40,7 +40,7 @@ describe('glusterfs brick layout parameters', () => {
       parseBrickLayout(p, 3);
       expect.unreachable();
     } catch (e) {
-      expect(isRexError(e, 'INVALID_ARGUMENT')).toBe(true);
+      expect(isCsiError(e, 'INVALID_ARGUMENT')).toBe(true);
       expect((e as Error).message).toMatch(message);
     }
   });
@@ -78,7 +78,7 @@ describe('glusterfs brick placement', () => {
       placeBricks(pool, { kind: 'replicate', replica: 3, arbiter: 0 }, 'x', 0);
       expect.unreachable();
     } catch (e) {
-      expect(isRexError(e, 'RESOURCE_EXHAUSTED')).toBe(true);
+      expect(isCsiError(e, 'RESOURCE_EXHAUSTED')).toBe(true);
       expect((e as Error).message).toMatch(/3 bricks on 3 different servers are needed, but only 1 server\(s\) can take one \(a\)/);
       expect((e as Error).message).toMatch(/down or not in the pool: b/);
       expect((e as Error).message).toMatch(/without a --brick-root: c/);

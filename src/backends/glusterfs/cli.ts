@@ -2,7 +2,7 @@
 // glusterd accepts changes only over its UNIX socket (TCP callers may only read), so the controller runs
 // on a gluster server. With --xml the CLI exits 0 even when the operation failed: the verdict is opRet
 // in the output, and opErrstr is gluster's own message, which every error here keeps.
-import { RexError, failedPrecondition, unavailable } from '../../errors.js';
+import { CsiError, failedPrecondition, unavailable } from '../../errors.js';
 import { isExecError, run } from '../../os/index.js';
 import { child, children, parseXml, textOf, type XmlNode } from './xml.js';
 
@@ -38,9 +38,9 @@ export interface BrickSpace {
 }
 
 /** A failed gluster operation: opErrstr as the message. */
-export class GlusterError extends RexError {
+export class GlusterError extends CsiError {
   constructor(
-    code: ConstructorParameters<typeof RexError>[0],
+    code: ConstructorParameters<typeof CsiError>[0],
     readonly glusterMessage: string,
     command: string,
   ) {
@@ -255,7 +255,7 @@ export class GlusterCli {
     return out;
   }
 
-  private execFailure(e: unknown, command: string): RexError {
+  private execFailure(e: unknown, command: string): CsiError {
     if (!isExecError(e)) return unavailable(`gluster ${command}: ${(e as Error).message}`);
     const said = firstLines(e.stderr) || firstLines(e.message);
     if (e.exitCode === undefined && !e.timedOut)
@@ -268,7 +268,7 @@ export class GlusterCli {
 }
 
 /** The gRPC code a gluster message means, where we can tell. */
-function codeFor(message: string): ConstructorParameters<typeof RexError>[0] {
+function codeFor(message: string): ConstructorParameters<typeof CsiError>[0] {
   if (/another transaction is in progress|locking failed|Another transaction/i.test(message)) return 'ABORTED';
   if (/not connected|disconnected|Connection failed|quorum/i.test(message)) return 'UNAVAILABLE';
   if (/does not exist/i.test(message)) return 'NOT_FOUND';

@@ -4,23 +4,25 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   ALL_ACCESS_MODES,
+  FILESYSTEM_NODE_REQUIREMENTS,
   type Backend,
   type BackendFeatures,
   type CapacityArgs,
   type CapacityInfo,
+  type CapacityOps,
   type CreateVolumeArgs,
+  type ExpandOps,
   type ExpandResult,
   type FilesystemSource,
   type NodeInfo,
+  type ListRange,
   type NodeVolumeArgs,
-  type Page,
   type Volume,
   type VolumeCondition,
 } from '../backend.js';
-import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
+import { failedPrecondition, invalidArgument, isCsiError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import { getXattr, missingTools, mounter, pathExists, readMountInfo, removeXattr, setXattr } from '../../os/index.js';
-import { pageOfIds } from '../page-token.js';
 import { GlusterCli, GlusterError, type GlusterVolumeInfo } from './cli.js';
 import { brickCondition, healthy } from './health.js';
 import {
@@ -103,6 +105,10 @@ export function checkGlusterConfig(c: GlusterConfig): void {
 export class GlusterBackend implements Backend {
   readonly name = 'glusterfs';
   readonly features: BackendFeatures;
+  readonly node = FILESYSTEM_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: (args) => this.getCapacity(args) };
+  // both layouts grow by raising a quota, which df in the task sees at once
+  readonly expand: ExpandOps = { mode: 'online', expandVolume: (id, bytes) => this.expandVolume(id, bytes) };
   private readonly cli: GlusterCli;
   private readonly readyHosting = new Set<string>();
   private readonly brickRoots: Map<string, string[]>;
@@ -117,8 +123,6 @@ export class GlusterBackend implements Backend {
       fsTypes: ['glusterfs'],
       defaultFsType: 'glusterfs',
       nodeSource: 'filesystem',
-      controllerPublish: false,
-      getCapacity: true,
       listVolumesPublishedNodes: false,
       volumeCondition: true,
       minVolumeBytes: MiB,
@@ -127,14 +131,7 @@ export class GlusterBackend implements Backend {
       defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
       parameterKeys: ['layout', 'replica', 'arbiter', 'disperse', 'redundancy'],
       topologyKeys: [],
-      snapshots: false,
-      snapshotParameterKeys: [],
-      cloneFromSnapshot: false,
       cloneFromVolume: false,
-      groupSnapshots: false,
-      // both layouts grow by raising a quota, which df in the task sees at once
-      expansion: 'online',
-      mutableParameterKeys: [],
     };
   }
 
@@ -223,15 +220,19 @@ export class GlusterBackend implements Backend {
     return this.toVolume(ref, name, found.parameters, limit.hardLimitBytes, healthy());
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
-    const ids = [...(await this.subdirIds()), ...(await this.glusterVolumeIds())].sort();
-    const page = pageOfIds(ids, maxEntries, startingToken, (id) => parseVolumeId(id) !== undefined);
+  isVolumeId(id: string): boolean {
+    return parseVolumeId(id) !== undefined;
+  }
+
+  async listVolumes(range: ListRange): Promise<Volume[]> {
+    const ids = [...(await this.subdirIds()), ...(await this.glusterVolumeIds())].filter((id) => id > range.afterId).sort();
     const entries: Volume[] = [];
-    for (const id of page.ids) {
+    for (const id of ids) {
+      if (range.limit > 0 && entries.length >= range.limit) break;
       const v = await this.getVolumeOrSick(id);
       if (v) entries.push(v); // an interrupted create or delete is not a volume
     }
-    return { entries, nextToken: page.nextToken };
+    return entries;
   }
 
   async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {
@@ -239,7 +240,7 @@ export class GlusterBackend implements Backend {
     try {
       parsed = this.parseParameters(args.parameters);
     } catch (e) {
-      if (isRexError(e, 'INVALID_ARGUMENT') || isRexError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
+      if (isCsiError(e, 'INVALID_ARGUMENT') || isCsiError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
       throw e;
     }
     // no hosting volume configured: the subdir layout can place nothing
@@ -302,7 +303,7 @@ export class GlusterBackend implements Backend {
       return (await this.getVolume(volumeId)) !== undefined;
     } catch (e) {
       // A node without glusterd access (or while glusterd is down) goes by the kernel's mounts alone.
-      if (isRexError(e, 'UNAVAILABLE')) return true;
+      if (isCsiError(e, 'UNAVAILABLE')) return true;
       throw e;
     }
   }
@@ -618,7 +619,7 @@ async function readRecord(dir: string): Promise<VolumeRecord | undefined> {
   try {
     return decodeRecord(await getXattr(dir, RECORD_XATTR));
   } catch (e) {
-    if (isRexError(e, 'NOT_FOUND')) return undefined;
+    if (isCsiError(e, 'NOT_FOUND')) return undefined;
     throw e;
   }
 }

@@ -477,7 +477,8 @@ const glusterfs: ReliabilityBackend = {
     concurrency:
       'its load finds two glusterfs bugs: DeleteVolume of a staged subdir volume succeeds, so NodePublishVolume on the ' +
       'orphaned staging mount answers INTERNAL (lstat ESTALE) and a re-created volume of the name is found staged; ' +
-      'and ListVolumes under the load passes its 60 s deadline',
+      'and ListVolumes under the load passes its 60 s deadline. Node reports ESTALE as "Unknown system error -116" ' +
+      '(errno -116, code not ESTALE), so a check on the code alone misses it',
   },
   capability: { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } },
   capacityBytes: 64 * MiB,

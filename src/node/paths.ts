@@ -1,7 +1,7 @@
 import { lstat, mkdir, open, realpath, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
-import { deviceMajor, deviceMinor, readMountInfo, type MountEntry } from '../os/index.js';
+import { deviceMajor, deviceMinor, isDisconnectedError, readMountInfo, type MountEntry } from '../os/index.js';
 
 // The node's handling of CO-given paths. It never follows a symlink it did not make, never removes
 // anything but the empty directory or plain file it created, and never recurses.
@@ -36,7 +36,7 @@ export async function requireLiteralPath(path: string, field: string): Promise<v
   }
   if (real !== parent) throw invalidArgument(`${field} ${path} goes through a symbolic link (${parent} is ${real}); refusing to follow it`);
   const s = await lstatOrUndefined(path).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOTCONN') return undefined; // a mount point whose FUSE client died: not a link; the caller repairs it
+    if (isDisconnectedError(e)) return undefined; // a mount point whose server side is gone: not a link; the caller repairs it
     throw e;
   });
   if (s?.isSymbolicLink()) throw invalidArgument(`${field} ${path} is a symbolic link; refusing to follow it`);
@@ -45,7 +45,7 @@ export async function requireLiteralPath(path: string, field: string): Promise<v
 /** A path the CO must have created (the staging path): an existing directory, not a symlink. */
 export async function requireDirectory(path: string, field: string): Promise<void> {
   const s = await lstatOrUndefined(path).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOTCONN') return 'dead mount' as const; // a mount point whose FUSE client died; stage replaces it
+    if (isDisconnectedError(e)) return 'dead mount' as const; // a mount point whose server side is gone; stage replaces it
     throw e;
   });
   if (s === 'dead mount') return;

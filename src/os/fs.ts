@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { CsiError, alreadyExists, failedPrecondition, notFound, outOfRange } from '../errors.js';
 import { run, isExecError, SLOW_TIMEOUT_MS } from './exec.js';
 import { hasCapability } from './privileges.js';
@@ -172,6 +173,18 @@ function mapMissing(e: unknown, path: string, what = 'path'): unknown {
   return e;
 }
 
+const ESTALE = -osConstants.errno.ESTALE;
+
+/**
+ * An error that says the filesystem's server side is gone: ENOTCONN (a FUSE client that died), ECONNABORTED,
+ * or ESTALE (a stale network handle). libuv has no name for ESTALE: Node reports it as errno -116 with the
+ * code "Unknown system error -116", so it is matched by number.
+ */
+export function isDisconnectedError(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException | undefined;
+  return err?.code === 'ENOTCONN' || err?.code === 'ECONNABORTED' || err?.code === 'ESTALE' || err?.errno === ESTALE;
+}
+
 /**
  * A mount whose server side is gone: a FUSE client that died (ENOTCONN, "transport endpoint is not
  * connected") or a stale network handle (ESTALE). Such a mount stays in the table but nothing works on it.
@@ -183,7 +196,6 @@ export async function isDeadMount(path: string): Promise<boolean> {
     await statfs(path);
     return false;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOTCONN' || code === 'ESTALE' || code === 'ECONNABORTED';
+    return isDisconnectedError(e);
   }
 }

@@ -5,7 +5,7 @@ const ci = Boolean(process.env['CI']) && process.env['CI'] !== 'false';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // test/hostile sends hostile paths: only inside ../shared/tools/sandbox.sh (scripts/test.sh, REXCSI_SANDBOXED=1).
+    // test/hostile sends hostile paths: only inside scripts/sandbox.sh (scripts/test.sh sets REXCSI_SANDBOXED=1).
     exclude: [...configDefaults.exclude, ...(process.env['REXCSI_SANDBOXED'] === '1' ? [] : ['test/hostile/**'])],
     // Test files share loop devices, mounts and /tmp/rexcsi-test: one file at a time.
     fileParallelism: false,

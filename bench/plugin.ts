@@ -31,6 +31,8 @@ export class BenchPlugin {
   constructor(
     readonly dir: string,
     readonly poolDir: string,
+    /** --mounter: syscall (mount(2)) or mount (mount(8)) */
+    readonly mounter: 'syscall' | 'mount' = 'syscall',
   ) {
     this.socketPath = join(dir, 'csi.sock');
     this.endpoint = `unix://${this.socketPath}`;
@@ -56,6 +58,8 @@ export class BenchPlugin {
       this.poolDir,
       '--node-id',
       'bench-node',
+      '--mounter',
+      this.mounter,
     ];
     const started = nowMs();
     // Its own process group: a Ctrl-C at the terminal reaches the benchmark, which stops the plugin in order.

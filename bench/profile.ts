@@ -23,7 +23,7 @@ import { makeTempDir } from '../test/helpers/tmp.js';
 import { Teardown } from './cleanup.js';
 import { fmt } from './report.js';
 import { nowMs, percentile } from './stats.js';
-import { LIFECYCLE_RPCS, makeListPool, pluginLifecycle, type LifecycleRpc } from './workloads.js';
+import { LIFECYCLE_RPCS, makeListPool, pluginLifecycle } from './workloads.js';
 
 const MiB = 1024 * 1024;
 
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
       `  ${'call'.padEnd(20)} ${'total'.padStart(7)} ${'commands'.padStart(9)} ${'rest'.padStart(7)}  commands run (p50 ms each)`,
     );
     for (const rpc of LIFECYCLE_RPCS) {
-      const p = profiles.get(rpc as LifecycleRpc)!;
+      const p = profiles.get(rpc)!;
       const rest = p.total.map((t, i) => t - (p.inCommands[i] ?? 0));
       const cmds = [...p.commands]
         .map(([cmd, xs]) => `${cmd} ${p50(xs)}${xs.length > p.total.length ? ` (${xs.length / p.total.length}x)` : ''}`)
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     await makeListPool(join(root, 'pool'), listPool, base.sizeBytes);
     await csi.controller.ListVolumes({ max_entries: 1000 });
     const listGrpc = await timeEach(5, () => csi.controller.ListVolumes({ max_entries: 1000 }));
-    const listBackend = await timeEach(5, () => backend.listVolumes(1000, ''));
+    const listBackend = await timeEach(5, () => backend.listVolumes({ afterId: '', limit: 1000 }));
     const listIds = await timeEach(5, () => readdir(join(root, 'pool', 'volumes')));
 
     console.log('\nRound trips (p50, ms)');

@@ -13,6 +13,9 @@ export interface Row {
   floor?: number[];
   /** plugin cost / floor cost per run: above 1 means the plugin is slower. */
   ratio?: number[];
+  /** The syscall floor's value per run (mounts by mount(2)), and plugin / syscall floor. */
+  sysFloor?: number[];
+  sysRatio?: number[];
 }
 
 export class Results {
@@ -37,6 +40,14 @@ export class Results {
     r.plugin.push(value);
     (r.floor ??= []).push(floor);
     (r.ratio ??= []).push(higherIsBetter ? floor / value : value / floor);
+  }
+
+  /** Adds the syscall floor to a figure addVersusFloor recorded in this run. */
+  addSyscallFloor(section: string, label: string, floor: number, higherIsBetter = false): void {
+    const r = this.row(section, label, '');
+    const value = r.plugin.at(-1)!;
+    (r.sysFloor ??= []).push(floor);
+    (r.sysRatio ??= []).push(higherIsBetter ? floor / value : value / floor);
   }
 
   find(section: string, label: string): Row | undefined {
@@ -66,13 +77,21 @@ export function renderText(results: Results): string {
   for (const section of sections(results)) {
     const rows = results.rows.filter((r) => r.section === section);
     const versus = rows.some((r) => r.floor);
+    const sys = rows.some((r) => r.sysFloor);
     const head = [
       '',
       'unit',
       versus ? 'plugin median (min-max)' : 'median (min-max)',
       ...(versus ? ['floor median (min-max)', 'plugin/floor'] : []),
+      ...(sys ? ['syscall floor', 'plugin/syscall floor'] : []),
     ];
-    const body = rows.map((r) => [r.label, r.unit, cell(r.plugin), ...(versus ? [cell(r.floor), cell(r.ratio)] : [])]);
+    const body = rows.map((r) => [
+      r.label,
+      r.unit,
+      cell(r.plugin),
+      ...(versus ? [cell(r.floor), cell(r.ratio)] : []),
+      ...(sys ? [cell(r.sysFloor), cell(r.sysRatio)] : []),
+    ]);
     const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
     out.push(`${section}`);
     for (const line of [head, ...body]) out.push(`  ${line.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd());
@@ -87,10 +106,15 @@ export function renderMarkdown(results: Results): string {
     const rows = results.rows.filter((r) => r.section === section);
     const versus = rows.some((r) => r.floor);
     out.push(`**${section}**`, '');
-    out.push(versus ? '| figure | unit | plugin | floor | plugin/floor |' : '| figure | unit | median (min-max) |');
-    out.push(versus ? '|---|---|---|---|---|' : '|---|---|---|');
-    for (const r of rows)
-      out.push(`| ${[r.label, r.unit, cell(r.plugin), ...(versus ? [cell(r.floor), cell(r.ratio)] : [])].join(' | ')} |`);
+    const sys = rows.some((r) => r.sysFloor);
+    const head = versus ? ['figure', 'unit', 'plugin', 'floor', 'plugin/floor'] : ['figure', 'unit', 'median (min-max)'];
+    if (sys) head.push('syscall floor', 'plugin/syscall floor');
+    out.push(`| ${head.join(' | ')} |`, `|${'---|'.repeat(head.length)}`);
+    for (const r of rows) {
+      const cells = [r.label, r.unit, cell(r.plugin), ...(versus ? [cell(r.floor), cell(r.ratio)] : [])];
+      if (sys) cells.push(cell(r.sysFloor), cell(r.sysRatio));
+      out.push(`| ${cells.join(' | ')} |`);
+    }
     out.push('');
   }
   return out.join('\n');

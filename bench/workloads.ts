@@ -56,12 +56,17 @@ export interface LifecycleOptions {
   teardown: Teardown;
 }
 
-function emptyLatencies(): Record<LifecycleRpc, number[]> {
+export function emptyLatencies(): Record<LifecycleRpc, number[]> {
   return Object.fromEntries(LIFECYCLE_RPCS.map((r) => [r, [] as number[]])) as unknown as Record<LifecycleRpc, number[]>;
 }
 
 /** Runs work(i) for i in 0..count-1 on `concurrency` workers; stops taking new items once teardown began. */
-async function onWorkers(count: number, concurrency: number, teardown: Teardown, work: (i: number) => Promise<void>): Promise<number> {
+export async function onWorkers(
+  count: number,
+  concurrency: number,
+  teardown: Teardown,
+  work: (i: number) => Promise<void>,
+): Promise<number> {
   let next = 0;
   const started = nowMs();
   const worker = async (): Promise<void> => {
@@ -72,7 +77,7 @@ async function onWorkers(count: number, concurrency: number, teardown: Teardown,
   return nowMs() - started;
 }
 
-async function volumeDirs(o: LifecycleOptions, kind: string, i: number): Promise<{ staging: string; target: string }> {
+export async function volumeDirs(o: LifecycleOptions, kind: string, i: number): Promise<{ staging: string; target: string }> {
   const base = join(o.dir, `${kind}-${o.tag}`);
   const staging = join(base, 'staging', String(i));
   // The CO creates the staging directory and the target's parent; neither is part of any timing.
@@ -119,11 +124,30 @@ export async function pluginLifecycle(csi: CsiClients, o: LifecycleOptions): Pro
     );
     await timed('NodeUnpublishVolume', () => csi.node.NodeUnpublishVolume({ volume_id, target_path: target }));
     await timed('NodeUnstageVolume', () => csi.node.NodeUnstageVolume({ volume_id, staging_target_path: staging }));
-    await timed('DeleteVolume', () => csi.controller.DeleteVolume({ volume_id }));
+    await deleteVolume(csi, volume_id, latencies.DeleteVolume);
     perVolume.push(nowMs() - t0);
     await rmdir(staging);
   });
   return { latencies, perVolume, wallMs, volumes: o.volumes };
+}
+
+// Another engineer's sandbox (unshare -m) made while our volume was staged keeps the loop device held, and
+// DeleteVolume rightly refuses; wait for it to let go. Only the attempt that succeeded is timed.
+const HELD_ELSEWHERE = /another mount namespace/;
+
+async function deleteVolume(csi: CsiClients, volume_id: string, into: number[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const t0 = nowMs();
+    try {
+      await csi.controller.DeleteVolume({ volume_id });
+      into.push(nowMs() - t0);
+      return;
+    } catch (e) {
+      if (attempt >= 100 || !HELD_ELSEWHERE.test((e as Error).message)) throw e;
+      if (attempt === 1) process.stderr.write(`bench: ${volume_id} held by another mount namespace; retrying DeleteVolume\n`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 /** The same volume lives done by bench/floor.sh with the bare commands, same size, same mkfs options. */

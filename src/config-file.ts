@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { OptionSpec } from './backends/index.js';
+import type { OptionSpec } from './backends/backend.js';
 
 // `--config FILE`: the same settings as the serve flags, written without the leading "--", in JSON or YAML:
 //

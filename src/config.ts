@@ -1,13 +1,16 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BACKENDS, findBackend, type BackendEntry, type OptionSpec } from './backends/index.js';
+import type { BackendFactory, OptionSpec } from './backends/backend.js';
+import { BACKENDS, findBackend } from './backends/registry.js';
+import { optionReader } from './lib/options.js';
 import { ConfigFileError, readConfigFile, type FileValue } from './config-file.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import { parseMetricsAddress, type MetricsAddress } from './metrics-address.js';
+import { MOUNTER_CHOICES, type MounterChoice } from './os/native-mount.js';
 
 // `rexcsi serve` settings: command-line flags, then environment variables, then defaults. Two CSI
-// conventions take precedence as ../shared/design.md says: CSI_ENDPOINT (set by the CO) over --endpoint,
+// conventions take precedence, as COs expect of a CSI plugin: CSI_ENDPOINT (set by the CO) over --endpoint,
 // and --node-id over MESOS_AGENT_ID over the hostname. A bad setting stops start-up with one line that
 // names the setting, the value and what is allowed.
 
@@ -17,7 +20,7 @@ export type Mode = 'controller' | 'node' | 'both';
 export type CsiVersions = 'v1' | 'v0' | 'both';
 
 export interface ServeConfig {
-  backend: BackendEntry;
+  backend: BackendFactory;
   /** absolute path of the unix socket */
   socketPath: string;
   mode: Mode;
@@ -36,6 +39,8 @@ export interface ServeConfig {
   metricsAddress?: MetricsAddress | undefined;
   /** the Docker volume plugin API (--docker-endpoint); undefined = not served */
   docker?: { socketPath: string; root: string } | undefined;
+  /** how the node service mounts: system calls (auto falls back to mount(8) where koffi cannot load) or mount(8) */
+  mounter: MounterChoice;
 }
 
 export class ConfigError extends Error {}
@@ -102,6 +107,12 @@ const COMMON: Record<string, OptionSpec> = {
     env: 'REXCSI_DOCKER_ROOT',
     default: '/var/lib/rexcsi/docker',
     description: 'where the Docker API mounts volumes (<root>/<name>/data) and keeps their mount counts',
+  },
+  mounter: {
+    type: 'string',
+    env: 'REXCSI_MOUNTER',
+    default: 'auto',
+    description: 'how the node mounts: syscall (mount(2) directly), mount (mount(8)), or auto (syscall, else mount(8))',
   },
 };
 
@@ -170,7 +181,7 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const configPath = typeof values.config === 'string' ? values.config : env.REXCSI_CONFIG || undefined;
   const file: Record<string, FileValue> = configPath ? readConfigFile(configPath, specs) : {};
   // Backends may share an option name (--region) with different env vars: the chosen backend's spec counts.
-  let chosen: BackendEntry | undefined;
+  let chosen: BackendFactory | undefined;
   const get = (name: string): string | boolean | string[] | undefined => {
     const spec = chosen?.options[name] ?? specs[name]!;
     const v = values[name];
@@ -187,12 +198,9 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     }
     return spec.default;
   };
-  const str = (name: string): string | undefined => {
-    const v = get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
+  const { str } = optionReader(get);
 
-  const backendName = str('backend')!;
+  const backendName = str('backend') ?? '';
   const backend = findBackend(backendName);
   if (!backend)
     throw new ConfigError(`--backend=${JSON.stringify(backendName)}: expected one of ${BACKENDS.map((b) => b.name).join(', ')}`);
@@ -205,11 +213,11 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
       throw new ConfigError(`config file ${configPath}: ${name} is not a setting of the ${backend.name} backend`);
   }
 
-  const mode = str('mode')!;
+  const mode = str('mode') ?? '';
   if (mode !== 'controller' && mode !== 'node' && mode !== 'both')
     throw new ConfigError(`--mode=${JSON.stringify(mode)}: expected controller, node or both`);
 
-  const csiVersions = str('csi-versions')!;
+  const csiVersions = str('csi-versions') ?? '';
   if (csiVersions !== 'v1' && csiVersions !== 'v0' && csiVersions !== 'both') {
     throw new ConfigError(`--csi-versions=${JSON.stringify(csiVersions)}: expected v1, v0 or both`);
   }
@@ -220,11 +228,11 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   const pluginName = str('name') || `${backend.name}.rexcsi.io`;
   if (!PLUGIN_NAME.test(pluginName))
     throw new ConfigError(`--name=${JSON.stringify(pluginName)}: a plugin name must match ${PLUGIN_NAME.source}`);
-  const logLevel = str('log-level')!;
+  const logLevel = str('log-level') ?? '';
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`--log-level=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const group = str('socket-group');
-  const logFormat = str('log-format')! as LogFormat;
+  const logFormat = (str('log-format') ?? '') as LogFormat;
   if (!LOG_FORMATS.includes(logFormat))
     throw new ConfigError(`--log-format=${JSON.stringify(logFormat)}: expected one of ${LOG_FORMATS.join(', ')}`);
   const metricsValue = str('metrics-address');
@@ -232,6 +240,8 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
   if (typeof metricsAddress === 'string') throw new ConfigError(`--metrics-address=${JSON.stringify(metricsValue)}: ${metricsAddress}`);
 
   const docker = dockerSettings(str('docker-endpoint'), str('docker-root')!, mode);
+  const mounter = str('mounter')! as MounterChoice;
+  if (!MOUNTER_CHOICES.includes(mounter)) throw new ConfigError(`--mounter=${JSON.stringify(mounter)}: expected auto, syscall or mount`);
 
   const backendOptions: ServeConfig['backendOptions'] = {};
   for (const name of Object.keys(backend.options)) backendOptions[name] = get(name);
@@ -243,15 +253,16 @@ function buildServeConfig(argv: string[], env: NodeJS.ProcessEnv, sources: Setti
     nodeId,
     pluginName,
     logLevel,
-    maxVolumesPerNode: parseInteger('max-volumes-per-node', str('max-volumes-per-node')!, 0),
-    shutdownTimeoutMs: parseInteger('shutdown-timeout', str('shutdown-timeout')!, 0) * 1000,
-    socketMode: parseInteger('socket-mode', str('socket-mode')!, 0, 8),
+    maxVolumesPerNode: parseInteger('max-volumes-per-node', str('max-volumes-per-node') ?? '', 0),
+    shutdownTimeoutMs: parseInteger('shutdown-timeout', str('shutdown-timeout') ?? '', 0) * 1000,
+    socketMode: parseInteger('socket-mode', str('socket-mode') ?? '', 0, 8),
     socketGroup: group !== undefined ? parseInteger('socket-group', group, 0) : undefined,
     backendOptions,
     csiVersions,
     logFormat,
     metricsAddress,
     docker,
+    mounter,
   };
 }
 

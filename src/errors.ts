@@ -18,26 +18,26 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'UNAVAILABLE';
 
-export class RexError extends Error {
+export class CsiError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'RexError';
+    this.name = 'CsiError';
     this.code = code;
   }
 }
 
-export const invalidArgument = (msg: string): RexError => new RexError('INVALID_ARGUMENT', msg);
-export const notFound = (msg: string): RexError => new RexError('NOT_FOUND', msg);
-export const alreadyExists = (msg: string): RexError => new RexError('ALREADY_EXISTS', msg);
-export const failedPrecondition = (msg: string): RexError => new RexError('FAILED_PRECONDITION', msg);
-export const outOfRange = (msg: string): RexError => new RexError('OUT_OF_RANGE', msg);
-export const resourceExhausted = (msg: string): RexError => new RexError('RESOURCE_EXHAUSTED', msg);
-export const aborted = (msg: string): RexError => new RexError('ABORTED', msg);
-export const unavailable = (msg: string): RexError => new RexError('UNAVAILABLE', msg);
-export const internal = (msg: string, cause?: unknown): RexError => new RexError('INTERNAL', msg, { cause });
+export const invalidArgument = (msg: string): CsiError => new CsiError('INVALID_ARGUMENT', msg);
+export const notFound = (msg: string): CsiError => new CsiError('NOT_FOUND', msg);
+export const alreadyExists = (msg: string): CsiError => new CsiError('ALREADY_EXISTS', msg);
+export const failedPrecondition = (msg: string): CsiError => new CsiError('FAILED_PRECONDITION', msg);
+export const outOfRange = (msg: string): CsiError => new CsiError('OUT_OF_RANGE', msg);
+export const resourceExhausted = (msg: string): CsiError => new CsiError('RESOURCE_EXHAUSTED', msg);
+export const aborted = (msg: string): CsiError => new CsiError('ABORTED', msg);
+export const unavailable = (msg: string): CsiError => new CsiError('UNAVAILABLE', msg);
+export const internal = (msg: string, cause?: unknown): CsiError => new CsiError('INTERNAL', msg, { cause });
 
-export function isRexError(e: unknown, code?: ErrorCode): e is RexError {
-  return e instanceof RexError && (code === undefined || e.code === code);
+export function isCsiError(e: unknown, code?: ErrorCode): e is CsiError {
+  return e instanceof CsiError && (code === undefined || e.code === code);
 }

@@ -43,7 +43,7 @@ export function formatLine(json: string, colour = false): string {
     .filter(([k]) => !HIDDEN_KEYS.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s"]/.test(v) ? v : JSON.stringify(v)}`);
   const head = colour ? `\x1b[${LEVEL_COLOURS[level] ?? '0'}m${name}\x1b[0m` : name;
-  return `${time} ${head} ${String(entry.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
+  return `${time} ${head} ${typeof entry.msg === 'string' ? entry.msg : JSON.stringify(entry.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
 }
 
 function readableLines(out: NodeJS.WritableStream, colour: boolean): DestinationStream {

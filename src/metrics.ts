@@ -34,6 +34,8 @@ export interface MetricsSources {
   /** count volumes for rexcsi_volumes (controller side only: a node sidecar does not list them) */
   countVolumes: boolean;
   labels: { plugin: string; backend: string; mode: string; version: string };
+  /** the node service's mounter ('syscall' or 'mount(8)'); unset when no node service runs */
+  mounter?: string | undefined;
 }
 
 const VOLUME_COUNT_TTL_MS = 60_000;
@@ -56,6 +58,14 @@ export class PluginMetrics {
       labelNames: ['plugin', 'backend', 'mode', 'version'],
       registers,
     }).set(sources.labels, 1);
+    if (sources.mounter) {
+      new Gauge({
+        name: 'rexcsi_mounter_info',
+        help: 'Constant 1, labelled with how the node service mounts: syscall (mount(2) directly) or mount(8)',
+        labelNames: ['mounter'],
+        registers,
+      }).set({ mounter: sources.mounter }, 1);
+    }
     this.rpcCalls = new Counter({
       name: 'rexcsi_rpc_calls_total',
       help: 'CSI calls answered, by method and gRPC code',
@@ -91,13 +101,13 @@ export class PluginMetrics {
       registers,
     });
     if (sources.countVolumes) {
-      const metrics = this;
+      const countVolumes = () => this.countVolumes();
       new Gauge({
         name: 'rexcsi_volumes',
         help: `Volumes this plugin manages (counted through the backend at most once per ${VOLUME_COUNT_TTL_MS / 1000} s)`,
         registers,
         async collect() {
-          const n = await metrics.countVolumes();
+          const n = await countVolumes();
           if (n !== undefined) this.set(n);
         },
       });
@@ -116,17 +126,11 @@ export class PluginMetrics {
     this.backendSeconds.observe({ kind, operation }, ms / 1000);
   };
 
-  /** Pages through the backend's volumes; cached (and dropped after a create or delete), so frequent scrapes stay cheap. */
+  /** Lists the backend's volumes; cached (and dropped after a create or delete), so frequent scrapes stay cheap. */
   private async countVolumes(): Promise<number | undefined> {
     if (this.volumeCount && Date.now() - this.volumeCount.at < VOLUME_COUNT_TTL_MS) return this.volumeCount.value;
     try {
-      let n = 0;
-      let token = '';
-      do {
-        const page = await this.sources.backend.listVolumes(0, token);
-        n += page.entries.length;
-        token = page.nextToken;
-      } while (token !== '');
+      const n = (await this.sources.backend.listVolumes({ afterId: '', limit: 0 })).length;
       this.volumeCount = { value: n, at: Date.now() };
       return n;
     } catch {

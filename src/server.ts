@@ -7,17 +7,18 @@ import type { Backend } from './backends/backend.js';
 import type { ServeConfig } from './config.js';
 import { ControllerService } from './controller/controller.js';
 import { GroupControllerService } from './controller/group-controller.js';
+import { deriveCapabilities } from './csi/capabilities.js';
 import { Inflight } from './csi/inflight.js';
 import { csiProto } from './csi/proto.js';
 import type { RpcContext } from './csi/rpc.js';
 import type { MetricsServer } from './metrics.js';
 import { IdentityService } from './identity/identity.js';
 import { NodeService } from './node/node.js';
-import { csiProtoV0 } from './csi/v0/proto.js';
-import { v0IdentityHandlers } from './csi/v0/identity.js';
-import { v0ControllerHandlers } from './csi/v0/controller.js';
-import { v0NodeHandlers } from './csi/v0/node.js';
-import { checkNodePrivileges } from './os/index.js';
+import { csiProtoV0 } from './v0/proto.js';
+import { v0IdentityHandlers } from './v0/identity.js';
+import { v0ControllerHandlers } from './v0/controller.js';
+import { v0NodeHandlers } from './v0/node.js';
+import { checkNodePrivileges, chooseMounter, type Mounter } from './os/index.js';
 import { loadDockerHolders, refuseDeleteWhileHeld, startDockerApi, type RunningDockerApi } from './docker/index.js';
 import { VERSION } from './version.js';
 
@@ -66,23 +67,30 @@ function socketAnswers(path: string): Promise<boolean> {
 export async function startServer(config: ServeConfig, backend: Backend, log: Logger): Promise<RunningServer> {
   const serveController = config.mode !== 'node';
   const serveNode = config.mode !== 'controller';
-  const nodeProblem = serveNode ? await checkNodePrivileges(backend.features.nodeSource) : undefined;
+  const nodeProblem = serveNode ? await checkNodePrivileges(backend.node) : undefined;
   if (nodeProblem) log.warn({ problem: nodeProblem }, `node service cannot work: ${nodeProblem}`);
 
+  const mounter = serveNode ? pickMounter(config, log) : undefined;
   const ctx: RpcContext = { log };
   const inflight = new Inflight();
   const proto = csiProto().csi.v1;
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  const identity = new IdentityService(backend, { pluginName: config.pluginName, serveController, serveNode, nodeProblem });
+  const identity = new IdentityService(backend, {
+    pluginName: config.pluginName,
+    serveController,
+    serveNode,
+    nodeProblem,
+    mounter: mounter?.kind,
+  });
   // Volumes held through the Docker API refuse CSI DeleteVolume: the controller sees the backend through that check.
   const dockerHolders = config.docker ? await loadDockerHolders(config.docker.root) : undefined;
   const controller = new ControllerService(dockerHolders ? refuseDeleteWhileHeld(backend, dockerHolders) : backend, inflight);
-  const node = new NodeService(backend, inflight);
+  const node = new NodeService(backend, inflight, mounter);
   // Unregistered services answer UNIMPLEMENTED, which is how Mesos tells which CSI version is spoken.
   if (config.csiVersions !== 'v0') {
     server.addService(proto.Identity.service, identity.handlers(ctx));
     if (serveController) server.addService(proto.Controller.service, controller.handlers(ctx) as UntypedServiceImplementation);
-    if (serveController && backend.features.groupSnapshots) {
+    if (deriveCapabilities(backend, { controller: serveController, node: serveNode }).groupController) {
       server.addService(proto.GroupController.service, new GroupControllerService(backend, inflight).handlers(ctx));
     }
     if (serveNode) server.addService(proto.Node.service, node.handlers(ctx) as UntypedServiceImplementation);
@@ -95,7 +103,7 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
     if (serveNode) server.addService(v0.Node.service, v0NodeHandlers(node, ctx));
   }
 
-  const metrics = config.metricsAddress ? await startMetrics(config, backend, inflight, log) : undefined;
+  const metrics = config.metricsAddress ? await startMetrics(config, backend, inflight, log, mounter) : undefined;
   let docker: RunningDockerApi | undefined;
   if (metrics) ctx.observe = metrics.metrics.observeRpc;
   try {
@@ -141,7 +149,25 @@ export async function startServer(config: ServeConfig, backend: Backend, log: Lo
   };
 }
 
-async function startMetrics(config: ServeConfig, backend: Backend, inflight: Inflight, log: Logger): Promise<MetricsServer> {
+/** The node's mounter, chosen once; a fall-back to mount(8) is said here, once. */
+function pickMounter(config: ServeConfig, log: Logger): Mounter {
+  try {
+    const { mounter, fallbackReason } = chooseMounter(config.mounter);
+    if (fallbackReason) log.warn({ mounter: mounter.kind, reason: fallbackReason }, `mounting with mount(8): ${fallbackReason}`);
+    else log.info({ mounter: mounter.kind }, `node mounts with ${mounter.kind === 'syscall' ? 'mount(2)/umount2(2)' : 'mount(8)'}`);
+    return mounter;
+  } catch (e) {
+    throw new StartupError(`--mounter=syscall: ${(e as Error).message}`);
+  }
+}
+
+async function startMetrics(
+  config: ServeConfig,
+  backend: Backend,
+  inflight: Inflight,
+  log: Logger,
+  mounter: Mounter | undefined,
+): Promise<MetricsServer> {
   const address = config.metricsAddress!;
   const { serveMetrics } = await import('./metrics.js'); // prom-client is loaded only when metrics are on
   try {
@@ -152,6 +178,7 @@ async function startMetrics(config: ServeConfig, backend: Backend, inflight: Inf
         inflight,
         countVolumes: config.mode !== 'node',
         labels: { plugin: config.pluginName, backend: backend.name, mode: config.mode, version: VERSION },
+        mounter: mounter?.kind,
       },
       log,
     );

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { assertNoLeaks, snapshotSystem, type SystemSnapshot } from './helpers/leaks.js';
 import { stopAllGlusterd } from './helpers/gluster.js';
+import { stopAllGlusterPools } from './helpers/gluster-pool.js';
 import { stopAllMoto } from './helpers/moto.js';
 import { stopAllPlugins } from './helpers/plugin.js';
 
@@ -17,5 +18,6 @@ afterAll(async () => {
   await stopAllPlugins();
   await stopAllMoto();
   await stopAllGlusterd();
+  await stopAllGlusterPools();
   if (before) await assertNoLeaks(before);
 });

@@ -1,5 +1,11 @@
-# A volume for the rexcsi plugin: `nomad volume create volume.hcl`, then in a job:
-#   volume "data" { type = "csi" source = "data" access_mode = "single-node-writer" attachment_mode = "file-system" }
+# A volume for the rexcsi plugin: `nomad volume create volume.hcl`, then in a job's group:
+#
+#   volume "data" {
+#     type            = "csi"
+#     source          = "data"
+#     access_mode     = "single-node-writer"
+#     attachment_mode = "file-system"
+#   }
 id        = "data"
 name      = "data"
 type      = "csi"

@@ -53,6 +53,8 @@ export interface Command {
   options?: Record<string, OptionDef>;
   /** extra lines for --help */
   notes?: string[];
+  /** the command opens its own connections (e.g. --from/--to), or none: --endpoint's socket is not required */
+  ownConnections?: boolean;
   run(ctx: CommandContext): Promise<number | void>;
 }
 
@@ -102,7 +104,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
   try {
     const timeoutMs = parseTimeout(parsed.values.timeout as string | undefined);
     const socket = socketPathOf(grpcTarget(endpoint));
-    if (socket !== undefined && !existsSync(socket)) {
+    if (socket !== undefined && !existsSync(socket) && cmd.ownConnections !== true) {
       process.stderr.write(
         `rexcsi ${cmd.name}: no plugin socket at ${socket}\n  hint: start the plugin, or point --endpoint (or CSI_ENDPOINT) at its socket\n`,
       );

@@ -52,6 +52,7 @@ export const INFO_COMMANDS: Command[] = [
                 .map(([k, v]) => `${k}=${v}`)
                 .join(', '),
             ],
+            ['mounter', plugin.manifest['mounter']],
             ['ready', ready ? 'yes' : 'no'],
             ['plugin capabilities', pluginCaps.join(', ') || '(none)'],
             [

@@ -1,5 +1,7 @@
-import type { Backend, Capability, CreateVolumeArgs, Volume, VolumeSource } from '../backends/backend.js';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, RexError } from '../errors.js';
+import type { Backend, VolumeCapability, CreateVolumeArgs, Volume, VolumeSource } from '../backends/backend.js';
+import { deriveCapabilities, requireGroup, type OptionalControllerRpc } from '../csi/capabilities.js';
+import { pageOf } from '../csi/page.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, CsiError } from '../errors.js';
 import { toWireCondition, toWireSnapshot, toWireVolume } from '../csi/convert.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
@@ -59,25 +61,13 @@ export class ControllerService {
     private readonly inflight: Inflight,
   ) {}
 
+  /** ControllerGetCapabilities, from the backend's groups (src/csi/capabilities.ts). */
   capabilities(): RpcType[] {
-    const f = this.backend.features;
-    const caps: RpcType[] = ['CREATE_DELETE_VOLUME', 'LIST_VOLUMES', 'GET_VOLUME'];
-    if (f.controllerPublish) caps.push('PUBLISH_UNPUBLISH_VOLUME', 'PUBLISH_READONLY');
-    if (f.getCapacity) caps.push('GET_CAPACITY');
-    if (f.listVolumesPublishedNodes) caps.push('LIST_VOLUMES_PUBLISHED_NODES');
-    if (f.volumeCondition) caps.push('VOLUME_CONDITION');
-    if (f.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
-    // GetSnapshot (alpha) is served but not advertised: csi-sanity v5.4.0 fails any plugin that lists
-    // GET_SNAPSHOT ("Unknown capability"), and COs find a snapshot by ListSnapshots(snapshot_id) anyway.
-    if (f.snapshots) caps.push('CREATE_DELETE_SNAPSHOT', 'LIST_SNAPSHOTS');
-    if (f.cloneFromVolume) caps.push('CLONE_VOLUME');
-    if (f.expansion !== 'none') caps.push('EXPAND_VOLUME');
-    if (this.canModify()) caps.push('MODIFY_VOLUME');
-    return caps;
+    return deriveCapabilities(this.backend).controller;
   }
 
   handlers(ctx: RpcContext): Partial<ControllerHandlers> {
-    const h: Partial<ControllerHandlers> = {
+    const always: Partial<ControllerHandlers> = {
       CreateVolume: unary(ctx, 'CreateVolume', (r: CreateVolumeRequest__Output) => this.createVolume(r)),
       DeleteVolume: unary(ctx, 'DeleteVolume', (r: DeleteVolumeRequest__Output) => this.deleteVolume(r)),
       ValidateVolumeCapabilities: unary(ctx, 'ValidateVolumeCapabilities', (r: ValidateVolumeCapabilitiesRequest__Output) =>
@@ -94,32 +84,22 @@ export class ControllerService {
         { quiet: true },
       ),
     };
-    if (this.backend.features.getCapacity) {
-      h.GetCapacity = unary(ctx, 'GetCapacity', (r: GetCapacityRequest__Output) => this.getCapacity(r));
-    }
-    if (this.backend.features.controllerPublish) {
-      h.ControllerPublishVolume = unary(ctx, 'ControllerPublishVolume', (r: ControllerPublishVolumeRequest__Output) => this.publish(r));
-      h.ControllerUnpublishVolume = unary(ctx, 'ControllerUnpublishVolume', (r: ControllerUnpublishVolumeRequest__Output) =>
+    const optional: Pick<ControllerHandlers, OptionalControllerRpc> = {
+      GetCapacity: unary(ctx, 'GetCapacity', (r: GetCapacityRequest__Output) => this.getCapacity(r)),
+      ControllerPublishVolume: unary(ctx, 'ControllerPublishVolume', (r: ControllerPublishVolumeRequest__Output) => this.publish(r)),
+      ControllerUnpublishVolume: unary(ctx, 'ControllerUnpublishVolume', (r: ControllerUnpublishVolumeRequest__Output) =>
         this.unpublish(r),
-      );
-    }
-    if (this.backend.features.snapshots) {
-      h.CreateSnapshot = unary(ctx, 'CreateSnapshot', (r: CreateSnapshotRequest__Output) => this.createSnapshot(r));
-      h.DeleteSnapshot = unary(ctx, 'DeleteSnapshot', (r: DeleteSnapshotRequest__Output) => this.deleteSnapshot(r));
-      h.ListSnapshots = unary(ctx, 'ListSnapshots', (r: ListSnapshotsRequest__Output) => this.listSnapshots(r));
-      h.GetSnapshot = unary(ctx, 'GetSnapshot', (r: GetSnapshotRequest__Output) => this.getSnapshot(r));
-    }
-    if (this.backend.features.expansion !== 'none') {
-      h.ControllerExpandVolume = unary(ctx, 'ControllerExpandVolume', (r: ControllerExpandVolumeRequest__Output) => this.expandVolume(r));
-    }
-    if (this.canModify()) {
-      h.ControllerModifyVolume = unary(ctx, 'ControllerModifyVolume', (r: ControllerModifyVolumeRequest__Output) => this.modifyVolume(r));
-    }
-    return h;
-  }
-
-  private canModify(): boolean {
-    return this.backend.features.mutableParameterKeys.length > 0 && this.backend.modifyVolume !== undefined;
+      ),
+      CreateSnapshot: unary(ctx, 'CreateSnapshot', (r: CreateSnapshotRequest__Output) => this.createSnapshot(r)),
+      DeleteSnapshot: unary(ctx, 'DeleteSnapshot', (r: DeleteSnapshotRequest__Output) => this.deleteSnapshot(r)),
+      ListSnapshots: unary(ctx, 'ListSnapshots', (r: ListSnapshotsRequest__Output) => this.listSnapshots(r)),
+      GetSnapshot: unary(ctx, 'GetSnapshot', (r: GetSnapshotRequest__Output) => this.getSnapshot(r)),
+      ControllerExpandVolume: unary(ctx, 'ControllerExpandVolume', (r: ControllerExpandVolumeRequest__Output) => this.expandVolume(r)),
+      ControllerModifyVolume: unary(ctx, 'ControllerModifyVolume', (r: ControllerModifyVolumeRequest__Output) => this.modifyVolume(r)),
+    };
+    // Only what the backend serves is registered: the rest answers UNIMPLEMENTED, as the capabilities say.
+    const served = deriveCapabilities(this.backend).controllerRpcs.map((rpc) => [rpc, optional[rpc]]);
+    return { ...always, ...(Object.fromEntries(served) as Partial<ControllerHandlers>) };
   }
 
   async modifyVolume(req: ControllerModifyVolumeRequest__Output): Promise<ControllerModifyVolumeResponse> {
@@ -129,9 +109,10 @@ export class ControllerService {
     if (Object.keys(mutable).length === 0) throw invalidArgument('mutable_parameters must name at least one parameter');
     // Its own key, not vol:<id>: a ControllerExpandVolume of the same volume may run at the same time, and
     // the backend merges the two into one change of the volume.
+    const modify = requireGroup(this.backend.modify, 'ControllerModifyVolume', this.backend);
     return this.inflight.run('ControllerModifyVolume', [`modify:${id}`], fingerprint('ControllerModifyVolume', req), async () => {
       await this.requireVolume(id);
-      await this.backend.modifyVolume!(id, mutable);
+      await modify.modifyVolume(id, mutable);
       return {};
     });
   }
@@ -139,7 +120,7 @@ export class ControllerService {
   /** Every mutable parameter key must be one the backend can change; the message names the first other one. */
   private checkMutableParameters(params: Record<string, string> | undefined | null): Record<string, string> {
     const p = checkMap(params, 'mutable_parameters');
-    const known = this.backend.features.mutableParameterKeys;
+    const known = this.backend.modify?.mutableParameterKeys ?? [];
     for (const key of Object.keys(p)) {
       if (!known.includes(key)) {
         throw invalidArgument(
@@ -221,7 +202,12 @@ export class ControllerService {
 
   async listVolumes(req: ListVolumesRequest__Output): Promise<ListVolumesResponse> {
     if (req.max_entries < 0) throw invalidArgument('max_entries must not be negative');
-    const page = await this.backend.listVolumes(req.max_entries, req.starting_token ?? '');
+    const page = await pageOf(
+      (range) => this.backend.listVolumes(range),
+      req.max_entries,
+      req.starting_token ?? '',
+      (id) => this.backend.isVolumeId(id),
+    );
     const f = this.backend.features;
     return {
       entries: page.entries.map((v) => ({
@@ -241,13 +227,14 @@ export class ControllerService {
     return {
       volume: toWireVolume(volume),
       status: {
-        published_node_ids: f.listVolumesPublishedNodes || f.controllerPublish ? volume.publishedNodes : [],
+        published_node_ids: f.listVolumesPublishedNodes || this.backend.publish ? volume.publishedNodes : [],
         volume_condition: f.volumeCondition ? toWireCondition(volume) : null,
       },
     };
   }
 
   async getCapacity(req: GetCapacityRequest__Output): Promise<GetCapacityResponse> {
+    const capacity = requireGroup(this.backend.capacity, 'GetCapacity', this.backend);
     const capabilities = req.volume_capabilities.length ? parseCapabilities(req.volume_capabilities, 'volume_capabilities') : [];
     const zero: GetCapacityResponse = { available_capacity: 0 };
     if (capabilities.some((c) => unsupportedReason(c, this.backend.features))) return zero;
@@ -256,10 +243,10 @@ export class ControllerService {
       parameters = checkParameters(req.parameters, this.backend.features);
       if (capabilities.length) this.chooseFsType(capabilities, parameters);
     } catch (e) {
-      if (e instanceof RexError && e.code === 'INVALID_ARGUMENT') return zero; // what cannot be served has no capacity
+      if (e instanceof CsiError && e.code === 'INVALID_ARGUMENT') return zero; // what cannot be served has no capacity
       throw e;
     }
-    const info = await this.backend.getCapacity!({
+    const info = await capacity.getCapacity({
       capabilities,
       parameters,
       ...(req.accessible_topology ? { topology: checkMap(req.accessible_topology.segments, 'accessible_topology.segments') } : {}),
@@ -277,11 +264,12 @@ export class ControllerService {
     const capability = parseCapability(req.volume_capability, 'volume_capability');
     checkMap(req.secrets, 'secrets');
     checkMap(req.volume_context, 'volume_context');
+    const publish = requireGroup(this.backend.publish, 'ControllerPublishVolume', this.backend);
     return this.inflight.run('ControllerPublishVolume', [`vol:${id}`], fingerprint('ControllerPublishVolume', req), async () => {
       const volume = await this.requireVolume(id);
       const refusal = this.capabilityRefusal(volume, [capability]);
       if (refusal) throw invalidArgument(refusal);
-      const publish_context = await this.backend.controllerPublish!(id, nodeId, req.readonly, capability);
+      const publish_context = await publish.controllerPublish(id, nodeId, req.readonly, capability);
       return { publish_context };
     });
   }
@@ -290,8 +278,9 @@ export class ControllerService {
     const id = requireString(req.volume_id, 'volume_id');
     checkMap(req.secrets, 'secrets');
     const nodeId = req.node_id ?? '';
+    const publish = requireGroup(this.backend.publish, 'ControllerUnpublishVolume', this.backend);
     await this.inflight.run('ControllerUnpublishVolume', [`vol:${id}`], fingerprint('ControllerUnpublishVolume', req), () =>
-      this.backend.controllerUnpublish!(id, nodeId),
+      publish.controllerUnpublish(id, nodeId),
     );
     return {};
   }
@@ -301,11 +290,12 @@ export class ControllerService {
   async createSnapshot(req: CreateSnapshotRequest__Output): Promise<CreateSnapshotResponse> {
     const sourceVolumeId = requireString(req.source_volume_id, 'source_volume_id');
     const name = requireString(req.name, 'name');
-    const parameters = checkSnapshotParameters(req.parameters, this.backend.features);
+    const snapshots = requireGroup(this.backend.snapshots, 'CreateSnapshot', this.backend);
+    const parameters = checkSnapshotParameters(req.parameters, snapshots.parameterKeys);
     const secrets = checkMap(req.secrets, 'secrets');
     const keys = [`snapshot-name:${name}`, `vol:${sourceVolumeId}`];
     return this.inflight.run('CreateSnapshot', keys, fingerprint('CreateSnapshot', req), async () => {
-      const existing = await this.backend.findSnapshotByName!(name);
+      const existing = await snapshots.findByName(name);
       if (existing) {
         if (existing.sourceVolumeId !== sourceVolumeId) {
           throw alreadyExists(
@@ -315,32 +305,39 @@ export class ControllerService {
         return { snapshot: toWireSnapshot(existing) };
       }
       await this.requireVolume(sourceVolumeId, 'source volume');
-      return { snapshot: toWireSnapshot(await this.backend.createSnapshot!({ name, sourceVolumeId, parameters, secrets })) };
+      return { snapshot: toWireSnapshot(await snapshots.create({ name, sourceVolumeId, parameters, secrets })) };
     });
   }
 
   async deleteSnapshot(req: DeleteSnapshotRequest__Output): Promise<DeleteSnapshotResponse> {
     const id = requireString(req.snapshot_id, 'snapshot_id');
     checkMap(req.secrets, 'secrets');
-    await this.inflight.run('DeleteSnapshot', [`snap:${id}`], fingerprint('DeleteSnapshot', req), () => this.backend.deleteSnapshot!(id));
+    const snapshots = requireGroup(this.backend.snapshots, 'DeleteSnapshot', this.backend);
+    await this.inflight.run('DeleteSnapshot', [`snap:${id}`], fingerprint('DeleteSnapshot', req), () => snapshots.delete(id));
     return {};
   }
 
   async listSnapshots(req: ListSnapshotsRequest__Output): Promise<ListSnapshotsResponse> {
     if (req.max_entries < 0) throw invalidArgument('max_entries must not be negative');
     checkMap(req.secrets, 'secrets');
+    const snapshots = requireGroup(this.backend.snapshots, 'ListSnapshots', this.backend);
     const filter = {
       ...(req.snapshot_id ? { snapshotId: req.snapshot_id } : {}),
       ...(req.source_volume_id ? { sourceVolumeId: req.source_volume_id } : {}),
     };
-    const page = await this.backend.listSnapshots!(filter, req.max_entries, req.starting_token ?? '');
+    const page = await pageOf(
+      (range) => snapshots.list(filter, range),
+      req.max_entries,
+      req.starting_token ?? '',
+      (id) => snapshots.isId(id),
+    );
     return { entries: page.entries.map((s) => ({ snapshot: toWireSnapshot(s) })), next_token: page.nextToken };
   }
 
   async getSnapshot(req: GetSnapshotRequest__Output): Promise<GetSnapshotResponse> {
     const id = requireString(req.snapshot_id, 'snapshot_id');
     checkMap(req.secrets, 'secrets');
-    const snapshot = await this.backend.getSnapshot!(id);
+    const snapshot = await requireGroup(this.backend.snapshots, 'GetSnapshot', this.backend).get(id);
     if (!snapshot) throw notFound(`snapshot ${JSON.stringify(id)} does not exist`);
     return { snapshot: toWireSnapshot(snapshot) };
   }
@@ -356,29 +353,30 @@ export class ControllerService {
       if (why) throw invalidArgument(why);
     }
     checkMap(req.secrets, 'secrets');
+    const expand = requireGroup(this.backend.expand, 'ControllerExpandVolume', this.backend);
     return this.inflight.run('ControllerExpandVolume', [`vol:${id}`], fingerprint('ControllerExpandVolume', req), async () => {
       const volume = await this.requireVolume(id);
-      if (this.backend.features.expansion === 'offline' && volume.publishedNodes.length > 0) {
+      if (expand.mode === 'offline' && volume.publishedNodes.length > 0) {
         throw failedPrecondition(`volume ${id} can only grow while not published; it is published on ${volume.publishedNodes.join(', ')}`);
       }
       const capacityBytes = resolveExpansion(range, this.backend.features, volume.capacityBytes);
-      const result = await this.backend.expandVolume!(id, capacityBytes, volume.accessType);
+      const result = await expand.expandVolume(id, capacityBytes, volume.accessType);
       return { capacity_bytes: result.capacityBytes, node_expansion_required: result.nodeExpansionRequired };
     });
   }
 
   private checkSourceSupported(source: VolumeSource): void {
-    const f = this.backend.features;
-    if (source.kind === 'snapshot' && !f.cloneFromSnapshot)
+    if (source.kind === 'snapshot' && !this.backend.snapshots)
       throw invalidArgument(`the ${this.backend.name} backend cannot create a volume from a snapshot`);
-    if (source.kind === 'volume' && !f.cloneFromVolume) throw invalidArgument(`the ${this.backend.name} backend cannot clone a volume`);
+    if (source.kind === 'volume' && !this.backend.features.cloneFromVolume)
+      throw invalidArgument(`the ${this.backend.name} backend cannot clone a volume`);
   }
 
   /** A volume made from a source holds all of it: at least the source's size, NOT_FOUND without a source. */
   private async rangeForSource(range: CapacityRequest, source: VolumeSource): Promise<CapacityRequest> {
     let sourceBytes: number;
     if (source.kind === 'snapshot') {
-      const snapshot = await this.backend.getSnapshot?.(source.id);
+      const snapshot = await this.backend.snapshots?.get(source.id);
       if (!snapshot) throw notFound(`source snapshot ${JSON.stringify(source.id)} does not exist`);
       sourceBytes = snapshot.sizeBytes;
     } else {
@@ -396,7 +394,7 @@ export class ControllerService {
     return volume;
   }
 
-  private commonAccessType(capabilities: Capability[]): Capability['accessType'] {
+  private commonAccessType(capabilities: VolumeCapability[]): VolumeCapability['accessType'] {
     for (const c of capabilities) {
       const why = unsupportedReason(c, this.backend.features);
       if (why) throw invalidArgument(why);
@@ -407,7 +405,7 @@ export class ControllerService {
   }
 
   /** One filesystem for a mount volume: from the capabilities, else the fsType parameter, else the default. */
-  private chooseFsType(capabilities: Capability[], parameters: Record<string, string>): string {
+  private chooseFsType(capabilities: VolumeCapability[], parameters: Record<string, string>): string {
     const f = this.backend.features;
     const asked = new Set(capabilities.map((c) => c.fsType).filter((t) => t !== ''));
     if (parameters.fsType) asked.add(parameters.fsType);
@@ -419,7 +417,7 @@ export class ControllerService {
     return fsType;
   }
 
-  private capabilityRefusal(volume: Volume, capabilities: Capability[]): string | undefined {
+  private capabilityRefusal(volume: Volume, capabilities: VolumeCapability[]): string | undefined {
     for (const c of capabilities) {
       const why = unsupportedReason(c, this.backend.features);
       if (why) return why;
@@ -437,7 +435,7 @@ export class ControllerService {
       checkParameters(parameters, this.backend.features);
       return undefined;
     } catch (e) {
-      if (e instanceof RexError) return e.message;
+      if (e instanceof CsiError) return e.message;
       throw e;
     }
   }
@@ -454,7 +452,7 @@ function contextRefusal(volume: Volume, context: Record<string, string>): string
 interface CreateShape {
   range: CapacityRequest;
   parameters: Record<string, string>;
-  accessType: Capability['accessType'];
+  accessType: VolumeCapability['accessType'];
   fsType: string;
   source?: { kind: string; id: string } | undefined;
   topology?: { requisite: Record<string, string>[] } | undefined;

@@ -1,7 +1,8 @@
-import type { Backend, GroupSnapshot } from '../backends/backend.js';
+import type { Backend, GroupSnapshot, GroupSnapshotOps } from '../backends/backend.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { toWireGroupSnapshot } from '../csi/convert.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
+import { requireGroup } from '../csi/capabilities.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
 import { checkMap, checkSnapshotParameters, requireString } from '../csi/validate.js';
 import type { GroupControllerHandlers } from '../csi/gen/csi/v1/GroupController.js';
@@ -14,7 +15,7 @@ import type { GetVolumeGroupSnapshotRequest__Output } from '../csi/gen/csi/v1/Ge
 import type { GetVolumeGroupSnapshotResponse } from '../csi/gen/csi/v1/GetVolumeGroupSnapshotResponse.js';
 
 // The GroupController service: snapshots of several volumes taken at one consistent moment, for backends
-// that declare features.groupSnapshots. Idempotent by name like CreateSnapshot; the spec rules live here.
+// that have the groupSnapshots group (server.ts registers the service only then). Idempotent by name like CreateSnapshot; the spec rules live here.
 
 export class GroupControllerService {
   constructor(
@@ -38,16 +39,21 @@ export class GroupControllerService {
     };
   }
 
+  private groups(rpc: string): GroupSnapshotOps {
+    return requireGroup(this.backend.groupSnapshots, rpc, this.backend);
+  }
+
   async create(req: CreateVolumeGroupSnapshotRequest__Output): Promise<CreateVolumeGroupSnapshotResponse> {
     const name = requireString(req.name, 'name');
     const sourceVolumeIds = (req.source_volume_ids ?? []).map((id, i) => requireString(id, `source_volume_ids[${i}]`));
     if (sourceVolumeIds.length === 0) throw invalidArgument('source_volume_ids must name at least one volume');
     if (new Set(sourceVolumeIds).size !== sourceVolumeIds.length) throw invalidArgument('source_volume_ids names a volume twice');
-    const parameters = checkSnapshotParameters(req.parameters, this.backend.features);
+    const groups = this.groups('CreateVolumeGroupSnapshot');
+    const parameters = checkSnapshotParameters(req.parameters, groups.parameterKeys);
     const secrets = checkMap(req.secrets, 'secrets');
     const keys = [`group-snapshot-name:${name}`, ...sourceVolumeIds.map((id) => `vol:${id}`)];
     return this.inflight.run('CreateVolumeGroupSnapshot', keys, fingerprint('CreateVolumeGroupSnapshot', req), async () => {
-      const existing = await this.backend.findGroupSnapshotByName!(name);
+      const existing = await groups.findByName(name);
       if (existing) {
         const had = sourcesOf(existing);
         if (had.join(',') !== [...sourceVolumeIds].sort().join(',')) {
@@ -60,7 +66,7 @@ export class GroupControllerService {
       for (const id of sourceVolumeIds) {
         if (!(await this.backend.getVolume(id))) throw notFound(`source volume ${JSON.stringify(id)} does not exist`);
       }
-      const group = await this.backend.createGroupSnapshot!({ name, sourceVolumeIds, parameters, secrets });
+      const group = await groups.create({ name, sourceVolumeIds, parameters, secrets });
       return { group_snapshot: toWireGroupSnapshot(group) };
     });
   }
@@ -68,15 +74,16 @@ export class GroupControllerService {
   async delete(req: DeleteVolumeGroupSnapshotRequest__Output): Promise<DeleteVolumeGroupSnapshotResponse> {
     const id = requireString(req.group_snapshot_id, 'group_snapshot_id');
     checkMap(req.secrets, 'secrets');
+    const groups = this.groups('DeleteVolumeGroupSnapshot');
     await this.inflight.run(
       'DeleteVolumeGroupSnapshot',
       [`group-snapshot:${id}`],
       fingerprint('DeleteVolumeGroupSnapshot', req),
       async () => {
-        const group = await this.backend.getGroupSnapshot!(id);
+        const group = await groups.get(id);
         if (!group) return;
         checkSnapshotIds(group, req.snapshot_ids ?? []);
-        await this.backend.deleteGroupSnapshot!(id);
+        await groups.delete(id);
       },
     );
     return {};
@@ -85,7 +92,7 @@ export class GroupControllerService {
   async get(req: GetVolumeGroupSnapshotRequest__Output): Promise<GetVolumeGroupSnapshotResponse> {
     const id = requireString(req.group_snapshot_id, 'group_snapshot_id');
     checkMap(req.secrets, 'secrets');
-    const group = await this.backend.getGroupSnapshot!(id);
+    const group = await this.groups('GetVolumeGroupSnapshot').get(id);
     if (!group) throw notFound(`group snapshot ${JSON.stringify(id)} does not exist`);
     checkSnapshotIds(group, req.snapshot_ids ?? []);
     return { group_snapshot: toWireGroupSnapshot(group) };

@@ -1,6 +1,6 @@
 import { status as Status, Metadata, type ServerUnaryCall, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RexError, type ErrorCode } from '../errors.js';
+import { CsiError, type ErrorCode } from '../errors.js';
 import { redactSecrets } from './redact.js';
 
 // Everything every RPC needs, written once: error mapping to a precise gRPC status, one log line per
@@ -33,7 +33,7 @@ const CODE: Record<ErrorCode, Status> = {
 };
 
 export function toStatus(err: unknown): { code: Status; details: string } {
-  if (err instanceof RexError) return { code: CODE[err.code], details: err.message };
+  if (err instanceof CsiError) return { code: CODE[err.code], details: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { code: Status.INTERNAL, details: `internal error: ${firstLine(message)}` };
 }

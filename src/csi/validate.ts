@@ -4,7 +4,7 @@ import {
   ALL_ACCESS_MODES,
   type AccessMode,
   type BackendFeatures,
-  type Capability,
+  type VolumeCapability,
   type TopologyRequirement,
   type VolumeSource,
 } from '../backends/backend.js';
@@ -73,8 +73,8 @@ export function checkMap(map: Record<string, string> | undefined | null, field: 
   return { ...m };
 }
 
-/** Turns a wire VolumeCapability into a validated Capability, or says precisely what is wrong. */
-export function parseCapability(cap: VolumeCapability__Output | null | undefined, field: string): Capability {
+/** Turns a wire volume capability into a validated VolumeCapability, or says precisely what is wrong. */
+export function parseCapability(cap: VolumeCapability__Output | null | undefined, field: string): VolumeCapability {
   if (!cap) throw invalidArgument(`${field} is required`);
   const mode = cap.access_mode?.mode;
   if (mode === undefined || !ACCESS_MODES.includes(mode as AccessMode)) {
@@ -114,13 +114,13 @@ function parseMountFlags(flags: string[], field: string): string[] {
   return out;
 }
 
-export function parseCapabilities(caps: VolumeCapability__Output[] | undefined | null, field: string): Capability[] {
+export function parseCapabilities(caps: VolumeCapability__Output[] | undefined | null, field: string): VolumeCapability[] {
   if (!caps || caps.length === 0) throw invalidArgument(`${field} must name at least one capability`);
   return caps.map((c, i) => parseCapability(c, `${field}[${i}]`));
 }
 
 /** Why a backend cannot serve a capability, or undefined when it can. */
-export function unsupportedReason(cap: Capability, features: BackendFeatures): string | undefined {
+export function unsupportedReason(cap: VolumeCapability, features: BackendFeatures): string | undefined {
   if (!features.accessTypes.includes(cap.accessType)) return `access type ${cap.accessType} is not supported by this backend`;
   if (!features.accessModes.includes(cap.accessMode)) return `access mode ${cap.accessMode} is not supported by this backend`;
   if (cap.accessType === 'mount' && cap.fsType !== '' && features.fsTypes.length > 0 && !features.fsTypes.includes(cap.fsType)) {
@@ -203,11 +203,11 @@ export function checkParameters(params: Record<string, string>, features: Backen
 }
 
 /** Snapshot (and group snapshot) parameters: only the keys the backend declares, plus the CO's own. */
-export function checkSnapshotParameters(params: Record<string, string>, features: BackendFeatures): Record<string, string> {
+export function checkSnapshotParameters(params: Record<string, string>, keys: string[]): Record<string, string> {
   const p = checkMap(params, 'parameters');
   for (const key of Object.keys(p)) {
-    if (!features.snapshotParameterKeys.includes(key) && !key.startsWith('csi.storage.k8s.io/')) {
-      const known = features.snapshotParameterKeys.length ? features.snapshotParameterKeys.join(', ') : 'none';
+    if (!keys.includes(key) && !key.startsWith('csi.storage.k8s.io/')) {
+      const known = keys.length ? keys.join(', ') : 'none';
       throw invalidArgument(`unknown snapshot parameter ${JSON.stringify(key)} (this backend accepts: ${known})`);
     }
   }

@@ -31,14 +31,7 @@ export function backendCatalog(backend: Backend): VolumeCatalog {
       return v ? pick(v) : undefined;
     },
     async list() {
-      const out: CatalogVolume[] = [];
-      let token = '';
-      do {
-        const page = await backend.listVolumes(0, token);
-        out.push(...page.entries.map(pick));
-        token = page.nextToken;
-      } while (token !== '');
-      return out;
+      return (await backend.listVolumes({ afterId: '', limit: 0 })).map(pick);
     },
   };
 }

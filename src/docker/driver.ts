@@ -4,7 +4,7 @@ import type { BackendFeatures } from '../backends/backend.js';
 import type { ControllerService } from '../controller/controller.js';
 import type { NodeService } from '../node/node.js';
 import type { VolumeCapability__Output } from '../csi/gen/csi/v1/VolumeCapability.js';
-import { alreadyExists, failedPrecondition, invalidArgument, isRexError, notFound } from '../errors.js';
+import { alreadyExists, failedPrecondition, invalidArgument, isCsiError, notFound } from '../errors.js';
 import type { VolumeCatalog } from './catalog.js';
 import type { HolderStore } from './holders.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -79,7 +79,7 @@ export class DockerDriver {
         });
       } catch (e) {
         // CSI wants the same parameters again; Docker and dvdcli re-create with fewer (or none): compare only those.
-        if (!isRexError(e, 'ALREADY_EXISTS')) throw e;
+        if (!isCsiError(e, 'ALREADY_EXISTS')) throw e;
         const existing = await catalog.findByName(name);
         if (!existing) throw e;
         const why = optsDifference(existing, shape);

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { isRexError, RexError, type ErrorCode } from '../errors.js';
+import { isCsiError, CsiError, type ErrorCode } from '../errors.js';
 import type { DockerDriver } from './driver.js';
 
 // The Docker volume plugin protocol (HTTP/1.1 over a unix socket, every call a POST with a JSON body),
@@ -22,6 +22,11 @@ class BadRequest extends Error {
       : status === 413
         ? 'RESOURCE_EXHAUSTED'
         : 'INVALID_ARGUMENT',
+    /**
+     * For a body over the limit: settles once the rest of it has been read and thrown away (true), or
+     * has been found too large to read (false: answer, then close the connection).
+     */
+    readonly rest?: Promise<boolean>,
   ) {
     super(message);
   }
@@ -66,17 +71,67 @@ function kind(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
-async function readBody(req: IncomingMessage): Promise<Body> {
+/**
+ * Past MAX_BODY_BYTES a request gets 413, but only once the rest of its body, up to DRAIN_BYTES, has been
+ * read and thrown away: a client still writing its body then reads the answer, where a connection closed
+ * under it would fail its write (EPIPE) before it read anything. Past DRAIN_BYTES the answer goes out at
+ * once and the connection is closed. (Node's server stops reading a request once its answer is sent, so
+ * the answer has to wait.)
+ */
+const DRAIN_BYTES = 8 * 1024 * 1024;
+
+function discardRest(req: IncomingMessage, alreadyRead: number): Promise<boolean> {
+  if (req.complete) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let size = alreadyRead;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > DRAIN_BYTES) resolve(false);
+    });
+    req.once('end', () => resolve(true));
+    req.once('error', () => resolve(false));
+    req.once('close', () => resolve(req.complete));
+    req.resume();
+  });
+}
+
+function tooLarge(message: string, rest: Promise<boolean>): BadRequest {
+  return new BadRequest(413, message, undefined, rest);
+}
+
+function readBody(req: IncomingMessage): Promise<Body> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new BadRequest(413, `request body of ${declared} bytes is over the limit of ${MAX_BODY_BYTES}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BadRequest(413, `request body is over the limit of ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
+  if (declared > MAX_BODY_BYTES) {
+    const rest = declared <= DRAIN_BYTES ? discardRest(req, 0) : Promise.resolve(false);
+    return Promise.reject(tooLarge(`request body of ${declared} bytes is over the limit of ${MAX_BODY_BYTES}`, rest));
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData);
+      req.off('end', onEnd);
+      reject(tooLarge(`request body is over the limit of ${MAX_BODY_BYTES} bytes`, discardRest(req, size)));
+    };
+    const onEnd = (): void => {
+      try {
+        resolve(parseBody(Buffer.concat(chunks).toString('utf8').trim()));
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
+}
+
+function parseBody(text: string): Body {
   if (text === '' || text === 'null') return {}; // Docker's Plugin.Activate sends null
   let parsed: unknown;
   try {
@@ -104,7 +159,7 @@ function send(res: ServerResponse, status: number, body: unknown, code?: string)
 
 /** A message a person can act on; never a stack trace. */
 function errText(e: unknown): string {
-  if (e instanceof RexError || e instanceof BadRequest) return e.message;
+  if (e instanceof CsiError || e instanceof BadRequest) return e.message;
   const first = (e instanceof Error ? e.message : String(e)).split('\n', 1)[0]!.slice(0, 500);
   return `internal error: ${first} (the plugin's log has the details)`;
 }
@@ -150,13 +205,13 @@ async function handle(driver: DockerDriver, log: Logger, req: IncomingMessage, r
     send(res, 200, result);
     finish(200);
   } catch (e) {
-    const status = e instanceof BadRequest ? e.status : isRexError(e) ? (HTTP_STATUS[e.code] ?? 500) : 500;
-    const code = isRexError(e) ? e.code : e instanceof BadRequest ? e.code : 'INTERNAL';
+    const status = e instanceof BadRequest ? e.status : isCsiError(e) ? (HTTP_STATUS[e.code] ?? 500) : 500;
+    const code = isCsiError(e) ? e.code : e instanceof BadRequest ? e.code : 'INTERNAL';
     if (code === 'INTERNAL') log.error({ api: 'docker', method: path.slice(1, 80), err: e }, 'unexpected failure');
     const text = errText(e);
-    if (status === 413) {
+    if (e instanceof BadRequest && e.rest && !(await e.rest)) {
       res.setHeader('Connection', 'close');
-      res.once('finish', () => req.destroy()); // the rest of an oversized body is not read
+      res.once('finish', () => req.destroy()); // the rest of a body this large is not read
     }
     send(res, status, { Err: text }, code);
     finish(status, text, code);

@@ -1,4 +1,4 @@
-import { isRexError, RexError } from '../errors.js';
+import { isCsiError, CsiError } from '../errors.js';
 import { blockDeviceSize, filesystemSize, resizeFilesystem } from '../os/index.js';
 
 // Growing a filesystem to fill its (already grown) device, for NodeExpandVolume and for NodeStage of a
@@ -16,8 +16,8 @@ export async function growFilesystemToDevice(device: string, mountPoint: string 
   try {
     await resizeFilesystem(device, mountPoint, fsType);
   } catch (e) {
-    if (mountPoint !== undefined && isExt(fsType) && isRexError(e, 'FAILED_PRECONDITION')) {
-      throw new RexError(
+    if (mountPoint !== undefined && isExt(fsType) && isCsiError(e, 'FAILED_PRECONDITION')) {
+      throw new CsiError(
         'FAILED_PRECONDITION',
         `the device ${device} has grown to ${deviceBytes} bytes, but the ${fsType} filesystem mounted at ${mountPoint} (${fsBytes} bytes) ` +
           `cannot grow while mounted: this plugin lacks CAP_SYS_RESOURCE, which the kernel requires for an online ${fsType} resize. ` +

@@ -1,7 +1,9 @@
 import { lstat } from 'node:fs/promises';
-import type { Backend, BlockSource, Capability, NodeSource } from '../backends/backend.js';
+import { resolve } from 'node:path';
+import type { Backend, BlockSource, VolumeCapability, NodeSource } from '../backends/backend.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { faultPoint } from '../faults.js';
+import { deriveCapabilities } from '../csi/capabilities.js';
 import { fingerprint, type Inflight } from '../csi/inflight.js';
 import { unary, type RpcContext } from '../csi/rpc.js';
 import {
@@ -13,19 +15,10 @@ import {
   requireString,
   unsupportedReason,
 } from '../csi/validate.js';
-import {
-  blockDeviceSize,
-  filesystemType,
-  formatIfBlank,
-  isDeadMount,
-  mounter,
-  mountsAt,
-  volumeStats,
-  type FormattableFs,
-  type MountEntry,
-} from '../os/index.js';
+import { blockDeviceSize, execMounter, filesystemType, formatIfBlank, volumeStats, type Mounter, type MountEntry } from '../os/index.js';
 import { growFilesystemToDevice, isExt } from './grow.js';
-import { createTarget, deviceNumber, exposesDevice, mountsOfDevice, removeTarget, requireDirectory, requireLiteralPath } from './paths.js';
+import { createTarget, removeTarget, requireDirectory, requireLiteralPath } from './paths.js';
+import { CallView } from './view.js';
 import type { NodeHandlers } from '../csi/gen/csi/v1/Node.js';
 import type { NodeStageVolumeRequest__Output } from '../csi/gen/csi/v1/NodeStageVolumeRequest.js';
 import type { NodeStageVolumeResponse } from '../csi/gen/csi/v1/NodeStageVolumeResponse.js';
@@ -47,18 +40,19 @@ import type { NodeExpandVolumeResponse } from '../csi/gen/csi/v1/NodeExpandVolum
 // The node service, for every backend: stage = make the volume present and (for mount volumes) put a
 // filesystem on the staging path; publish = bind it to the target. Everything it knows about what is
 // staged or published comes from the kernel (mount table, devices), so a restarted plugin carries on.
+// Each call reads the mount table once and locates its volume once (a CallView), then decides from that.
 
 export class NodeService {
   constructor(
     private readonly backend: Backend,
     private readonly inflight: Inflight,
+    /** mount(2) directly or mount(8); tests run the service with each */
+    readonly mounter: Mounter = execMounter,
   ) {}
 
+  /** NodeGetCapabilities, from the backend's groups (src/csi/capabilities.ts). */
   capabilities(): RpcType[] {
-    const caps: RpcType[] = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION'];
-    if (this.backend.features.accessModes.includes('SINGLE_NODE_MULTI_WRITER')) caps.push('SINGLE_NODE_MULTI_WRITER');
-    if (this.canExpand()) caps.push('EXPAND_VOLUME');
-    return caps;
+    return deriveCapabilities(this.backend).node;
   }
 
   handlers(ctx: RpcContext): Partial<NodeHandlers> {
@@ -71,13 +65,12 @@ export class NodeService {
       NodeGetCapabilities: unary(
         ctx,
         'NodeGetCapabilities',
-        async (): Promise<NodeGetCapabilitiesResponse> => ({
-          capabilities: this.capabilities().map((type) => ({ rpc: { type } })),
-        }),
+        (): Promise<NodeGetCapabilitiesResponse> =>
+          Promise.resolve({ capabilities: this.capabilities().map((type) => ({ rpc: { type } })) }),
         { quiet: true },
       ),
       NodeGetInfo: unary(ctx, 'NodeGetInfo', () => this.info(), { quiet: true }),
-      ...(this.canExpand()
+      ...(deriveCapabilities(this.backend).nodeRpcs.includes('NodeExpandVolume')
         ? { NodeExpandVolume: unary(ctx, 'NodeExpandVolume', (r: NodeExpandVolumeRequest__Output) => this.expand(r)) }
         : {}),
     };
@@ -95,19 +88,24 @@ export class NodeService {
       readOnly: isReadOnlyMode(cap.accessMode),
     };
     return this.inflight.run('NodeStageVolume', [`vol:${id}`], fingerprint('NodeStageVolume', req), async () => {
-      await this.requireVolume(id);
-      await requireLiteralPath(staging, 'staging_target_path');
-      await requireDirectory(staging, 'staging_target_path');
-      const top = (await mountsAt(staging)).at(-1);
+      const view = this.view(id);
+      await inOrder(
+        this.requireVolume(id),
+        requireLiteralPath(staging, 'staging_target_path'),
+        requireDirectory(staging, 'staging_target_path'),
+        view.mounts(),
+      );
+      const stack = await view.stackAt(staging);
+      const top = stack.at(-1);
       if (top) {
-        if (!(await this.holdsVolume(top, id))) {
+        if (!(await view.holds(top))) {
           throw alreadyExists(`staging_target_path ${staging} already has ${top.source} (${top.fsType}) mounted, not volume ${id}`);
         }
-        if (!(await isDeadMount(staging))) return {};
+        if (!(await view.isDead(staging))) return {};
         // A dead network mount (its FUSE client was killed) never recovers: replace it, do not fail forever.
-        await mounter.unmount(staging);
+        await this.mounter.unmount(staging, stack);
       }
-      const wasPresent = (await this.backend.locateVolume(id)) !== undefined;
+      const wasPresent = (await view.located()) !== undefined;
       const source = await this.backend.openVolume(args);
       await faultPoint('node.stage.after-open');
       if (cap.accessType === 'block') return {};
@@ -125,22 +123,24 @@ export class NodeService {
     const id = requireString(req.volume_id, 'volume_id');
     const staging = requirePath(req.staging_target_path, 'staging_target_path');
     return this.inflight.run('NodeUnstageVolume', [`vol:${id}`], fingerprint('NodeUnstageVolume', req), async () => {
-      await this.requireVolume(id);
-      await requireLiteralPath(staging, 'staging_target_path');
-      const top = (await mountsAt(staging)).at(-1);
-      if (top && !(await this.holdsVolume(top, id))) {
+      const view = this.view(id);
+      await inOrder(this.requireVolume(id), requireLiteralPath(staging, 'staging_target_path'), view.mounts());
+      const stack = await view.stackAt(staging);
+      const top = stack.at(-1);
+      if (top && !(await view.holds(top))) {
         throw failedPrecondition(`staging_target_path ${staging} has ${top.source} mounted, not volume ${id}; not unmounting it`);
       }
-      const located = await this.backend.locateVolume(id);
+      const located = await view.located();
       if (located?.kind === 'block') {
-        const published = (await mountsOfDevice(located.device)).filter((m) => m.mountPoint !== staging);
+        const staged = resolve(staging);
+        const published = (await view.mountsOfVolumeDevice()).filter((m) => m.mountPoint !== staged);
         if (published.length > 0) {
           throw failedPrecondition(
             `volume ${id} is still published at ${published.map((m) => m.mountPoint).join(', ')}; unpublish it first`,
           );
         }
       }
-      await mounter.unmount(staging);
+      await this.mounter.unmount(staging, stack);
       await faultPoint('node.unstage.after-unmount');
       await this.backend.closeVolume(id);
       await faultPoint('node.unstage.after-close');
@@ -158,26 +158,29 @@ export class NodeService {
     checkMap(req.secrets, 'secrets');
     const readOnly = req.readonly || isReadOnlyMode(cap.accessMode);
     return this.inflight.run('NodePublishVolume', [`vol:${id}`], fingerprint('NodePublishVolume', req), async () => {
-      await this.requireVolume(id);
-      await requireLiteralPath(target, 'target_path');
-      await requireLiteralPath(staging, 'staging_target_path');
-      const source = await this.publishSource(id, staging, cap);
-      let top = (await mountsAt(target)).at(-1);
-      if (top && (await this.holdsVolume(top, id)) && (await isDeadMount(target))) {
-        await mounter.unmount(target); // bound from a mount that died; bind the repaired staging mount again
+      const view = this.view(id);
+      await inOrder(
+        this.requireVolume(id),
+        requireLiteralPath(target, 'target_path'),
+        requireLiteralPath(staging, 'staging_target_path'),
+        view.mounts(),
+      );
+      const source = await this.publishSource(view, staging, cap);
+      const stack = await view.stackAt(target);
+      let top = stack.at(-1);
+      if (top && (await view.holds(top)) && (await view.isDead(target))) {
+        await this.mounter.unmount(target, stack); // bound from a mount that died; bind the repaired staging mount again
         top = undefined;
       }
       if (top) {
-        const same = (await this.holdsVolume(top, id)) && top.options.includes('ro') === readOnly;
-        if (same) return {};
-        throw alreadyExists(
-          `target_path ${target} is already published${(await this.holdsVolume(top, id)) ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`,
-        );
+        const holds = await view.holds(top);
+        if (holds && top.options.includes('ro') === readOnly) return {};
+        throw alreadyExists(`target_path ${target} is already published${holds ? ` with readonly=${!readOnly}` : ` from ${top.source}`}`);
       }
       const created = await createTarget(target, cap.accessType === 'block' ? 'file' : 'directory');
       await faultPoint('node.publish.after-target');
       try {
-        await mounter.bindMount(source, target, { readOnly });
+        await this.mounter.bindMount(source, target, { readOnly });
       } catch (e) {
         if (created) await removeTarget(target).catch(() => undefined);
         throw e;
@@ -192,13 +195,14 @@ export class NodeService {
     const id = requireString(req.volume_id, 'volume_id');
     const target = requirePath(req.target_path, 'target_path');
     return this.inflight.run('NodeUnpublishVolume', [`vol:${id}`], fingerprint('NodeUnpublishVolume', req), async () => {
-      await this.requireVolume(id);
-      await requireLiteralPath(target, 'target_path');
-      const top = (await mountsAt(target)).at(-1);
-      if (top && !(await this.holdsVolume(top, id))) {
+      const view = this.view(id);
+      await inOrder(this.requireVolume(id), requireLiteralPath(target, 'target_path'), view.mounts());
+      const stack = await view.stackAt(target);
+      const top = stack.at(-1);
+      if (top && !(await view.holds(top))) {
         throw failedPrecondition(`target_path ${target} has ${top.source} mounted, not volume ${id}; not unmounting it`);
       }
-      await mounter.unmount(target);
+      await this.mounter.unmount(target, stack);
       await faultPoint('node.unpublish.after-unmount');
       if (!opts.keepTarget) await removeTarget(target);
       return {};
@@ -210,13 +214,14 @@ export class NodeService {
     const path = req.volume_path ?? '';
     if (path === '') throw invalidArgument('volume_path is required');
     await this.requireVolume(id);
+    const view = this.view(id);
     const s = path.startsWith('/') ? await lstat(path).catch(() => undefined) : undefined;
-    const dead = !s && path.startsWith('/') && (await isDeadMount(path));
-    const located = await this.backend.locateVolume(id);
-    const top = (await mountsAt(path)).at(-1);
-    if (dead) return { usage: [], volume_condition: await this.conditionAt(id, path, top, located) };
+    const dead = !s && path.startsWith('/') && (await view.isDead(path));
+    const located = await view.located();
+    const top = (await view.stackAt(path, false)).at(-1);
+    if (dead) return { usage: [], volume_condition: await this.conditionAt(view, path, top) };
     if (!s) throw notFound(`volume_path ${JSON.stringify(path)} does not exist on this node`);
-    const condition = await this.conditionAt(id, path, top, located);
+    const condition = await this.conditionAt(view, path, top);
     if (!s.isDirectory()) {
       const total = located?.kind === 'block' ? await blockDeviceSize(located.device).catch(() => 0) : s.size;
       return { usage: [{ unit: 'BYTES', total }], volume_condition: condition };
@@ -233,7 +238,7 @@ export class NodeService {
   }
 
   /**
-   * After ControllerExpandVolume: the node's device learns its new size (backend.refreshVolumeSize), then
+   * After ControllerExpandVolume: the node's device learns its new size (backend.expand.refreshVolumeSize), then
    * the filesystem mounted at volume_path grows to fill it. A block volume only needs the device.
    */
   async expand(req: NodeExpandVolumeRequest__Output): Promise<NodeExpandVolumeResponse> {
@@ -246,12 +251,13 @@ export class NodeService {
     if (req.staging_target_path) requirePath(req.staging_target_path, 'staging_target_path');
     checkMap(req.secrets, 'secrets');
     return this.inflight.run('NodeExpandVolume', [`vol:${id}`], fingerprint('NodeExpandVolume', req), async () => {
+      const view = this.view(id);
       const s = await lstat(path).catch(() => undefined);
       if (!s) throw notFound(`volume_path ${path} does not exist on this node`);
-      const located = await this.backend.locateVolume(id);
+      const located = await view.located();
       if (!located) throw failedPrecondition(`volume ${id} is not staged on this node; stage it before expanding it here`);
       if (located.kind === 'filesystem') return { capacity_bytes: 0 }; // a shared filesystem grows on its server
-      await this.backend.refreshVolumeSize?.(id);
+      await this.backend.expand?.refreshVolumeSize?.(id);
       const deviceBytes = await blockDeviceSize(located.device);
       if (range.requiredBytes > deviceBytes) {
         throw failedPrecondition(
@@ -259,8 +265,8 @@ export class NodeService {
         );
       }
       if (!s.isDirectory()) return { capacity_bytes: deviceBytes };
-      const top = (await mountsAt(path)).at(-1);
-      if (!top || !(await this.holdsVolume(top, id))) throw failedPrecondition(`volume ${id} is not mounted at ${path}`);
+      const top = (await view.stackAt(path, false)).at(-1);
+      if (!top || !(await view.holds(top))) throw failedPrecondition(`volume ${id} is not mounted at ${path}`);
       await growFilesystemToDevice(located.device, path, top.fsType);
       return { capacity_bytes: deviceBytes };
     });
@@ -277,11 +283,11 @@ export class NodeService {
 
   // ---- helpers
 
-  private canExpand(): boolean {
-    return this.backend.features.expansion !== 'none' && this.backend.features.nodeSource === 'block';
+  private view(id: string): CallView {
+    return new CallView(this.backend, id);
   }
 
-  private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): Capability {
+  private supportedCapability(wire: NodeStageVolumeRequest__Output['volume_capability']): VolumeCapability {
     const cap = parseCapability(wire, 'volume_capability');
     const why = unsupportedReason(cap, this.backend.features);
     if (why) throw invalidArgument(why);
@@ -295,13 +301,13 @@ export class NodeService {
   private async mountAtStaging(
     source: NodeSource,
     staging: string,
-    cap: Capability,
+    cap: VolumeCapability,
     context: Record<string, string>,
     readOnly: boolean,
   ): Promise<void> {
     const flags = [...cap.mountFlags, ...(readOnly ? ['ro'] : [])];
     if (source.kind === 'filesystem') {
-      await mounter.mount(source.source, staging, source.fsType, [...source.options, ...flags]);
+      await this.mounter.mount(source.source, staging, source.fsType, [...source.options, ...flags]);
       return;
     }
     const fsType = cap.fsType || source.fsType || context.fsType || this.backend.features.defaultFsType;
@@ -314,11 +320,11 @@ export class NodeService {
     // filesystem grown here: ext* before the mount (needs no CAP_SYS_RESOURCE), xfs right after it.
     const mayGrow = !formatted && !readOnly;
     if (mayGrow && isExt(fsType)) await growFilesystemToDevice(source.device, undefined, fsType);
-    await mounter.mount(source.device, staging, fsType, flags);
+    await this.mounter.mount(source.device, staging, fsType, flags);
     await faultPoint('node.stage.after-mount');
     if (mayGrow && fsType === 'xfs') {
       await growFilesystemToDevice(source.device, staging, fsType).catch(async (e: unknown) => {
-        await mounter.unmount(staging).catch(() => undefined);
+        await this.mounter.unmount(staging).catch(() => undefined);
         throw e;
       });
     }
@@ -328,7 +334,7 @@ export class NodeService {
   private async ensureFilesystem(source: BlockSource, fsType: string): Promise<boolean> {
     if (source.mayFormat) {
       if (fsType !== 'ext4' && fsType !== 'xfs') throw invalidArgument(`cannot format a volume as ${fsType}; ext4 and xfs are supported`);
-      return (await formatIfBlank(source.device, fsType as FormattableFs)) === 'formatted';
+      return (await formatIfBlank(source.device, fsType)) === 'formatted';
     }
     const found = await filesystemType(source.device);
     if (found === undefined) {
@@ -341,39 +347,29 @@ export class NodeService {
   }
 
   /** What NodePublish binds to the target: the staging mount, or the device itself for block access. */
-  private async publishSource(id: string, staging: string, cap: Capability): Promise<string> {
+  private async publishSource(view: CallView, staging: string, cap: VolumeCapability): Promise<string> {
+    const id = view.id;
     if (cap.accessType === 'block') {
-      const located = await this.backend.locateVolume(id);
+      const located = await view.located();
       if (located?.kind !== 'block') throw failedPrecondition(`volume ${id} is not staged on this node; call NodeStageVolume first`);
       return located.device;
     }
-    const top = (await mountsAt(staging)).at(-1);
-    if (!top || !(await this.holdsVolume(top, id))) {
+    const top = (await view.stackAt(staging)).at(-1);
+    if (!top || !(await view.holds(top))) {
       throw failedPrecondition(`volume ${id} is not staged at ${staging}; call NodeStageVolume first`);
     }
-    if (await isDeadMount(staging))
+    if (await view.isDead(staging))
       throw failedPrecondition(`the mount of volume ${id} at ${staging} is dead; call NodeStageVolume to repair it`);
     return staging;
   }
 
-  /** Does this mount expose the given volume? */
-  private async holdsVolume(entry: MountEntry, id: string): Promise<boolean> {
-    const located = await this.backend.locateVolume(id);
-    if (!located) return false;
-    if (located.kind === 'block') return exposesDevice(entry, located.device, await deviceNumber(located.device));
-    return [located.mountedAs ?? located.source, ...(located.aliases ?? [])].includes(entry.source);
-  }
-
-  private async conditionAt(
-    id: string,
-    path: string,
-    top: MountEntry | undefined,
-    located: NodeSource | undefined,
-  ): Promise<VolumeCondition> {
-    if (!located) return { abnormal: true, message: `volume ${id} is not attached to this node (its device is gone); stage it again` };
+  private async conditionAt(view: CallView, path: string, top: MountEntry | undefined): Promise<VolumeCondition> {
+    const id = view.id;
+    if (!(await view.located()))
+      return { abnormal: true, message: `volume ${id} is not attached to this node (its device is gone); stage it again` };
     if (!top) return { abnormal: true, message: `nothing is mounted at ${path}: the mount was lost; unpublish and publish again` };
-    if (!(await this.holdsVolume(top, id))) return { abnormal: true, message: `${path} has ${top.source} mounted, not volume ${id}` };
-    if (await isDeadMount(path)) {
+    if (!(await view.holds(top))) return { abnormal: true, message: `${path} has ${top.source} mounted, not volume ${id}` };
+    if (await view.isDead(path)) {
       return {
         abnormal: true,
         message: `the mount at ${path} is dead (transport endpoint is not connected: its client process is gone); NodeStageVolume repairs it, then publish again`,
@@ -385,6 +381,14 @@ export class NodeService {
         message: `the filesystem at ${path} was remounted read-only after errors; check the kernel log and fsck the volume`,
       };
     }
-    return { abnormal: false, message: 'volume is healthy' };
+    return (await this.backend.mountCondition?.(id, path)) ?? { abnormal: false, message: 'volume is healthy' };
   }
+}
+
+/**
+ * Runs independent checks at once, then fails with the first failure in the order given, as if they had
+ * run one after another: a missing volume is NOT_FOUND whatever is wrong with the paths.
+ */
+async function inOrder(...checks: Promise<unknown>[]): Promise<void> {
+  for (const outcome of await Promise.allSettled(checks)) if (outcome.status === 'rejected') throw outcome.reason;
 }

@@ -120,3 +120,79 @@ function summary(stderr: string): string {
     .filter((l) => l !== '');
   return `: ${lines.slice(0, 3).join('; ')}`;
 }
+
+export interface StreamingOptions {
+  /** added to this process's environment (e.g. a tool's repository and password-file variables) */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** a file (or device) the program reads as its stdin; else /dev/null */
+  stdinFile?: string;
+  /** 'pipe' hands stdout to the caller as a stream (for data); 'lines' (default) delivers it to onLine */
+  stdout?: 'pipe' | 'lines';
+  /** every line of stderr, and of stdout unless it is piped; '\r' also ends a line (progress meters) */
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  timeoutMs?: number;
+  okExitCodes?: number[];
+}
+
+export interface StreamingRun {
+  /** the program's stdout when StreamingOptions.stdout is 'pipe' */
+  stdout: NodeJS.ReadableStream | undefined;
+  /** resolves when the program exits with an accepted code, rejects with ExecError otherwise */
+  done: Promise<RunResult>;
+  kill(): void;
+}
+
+const streaming = new Set<() => void>();
+
+/** SIGKILLs every tool runStreaming started that still runs (a crash test killing the command with its tools). */
+export function killStreamingTools(): void {
+  for (const kill of streaming) kill();
+}
+
+/** Long-running tools (backup, copy) whose progress and data are consumed while they run. */
+export function runStreaming(cmd: string, args: string[], opts: StreamingOptions = {}): StreamingRun {
+  const started = performance.now();
+  const child = execa(cmd, args, {
+    reject: false,
+    timeout: opts.timeoutMs ?? 0,
+    env: { LC_ALL: 'C', PATH: searchPath(), ...opts.env },
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    ...(opts.stdinFile !== undefined ? { inputFile: opts.stdinFile } : { stdin: 'ignore' as const }),
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: opts.stdout !== 'pipe', stderr: true },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const feed = (stream: 'stdout' | 'stderr', source: NodeJS.ReadableStream | null): void => {
+    let pending = '';
+    source?.on('data', (chunk: Buffer) => {
+      const parts = (pending + chunk.toString('utf8')).split(/\r\n|\r|\n/);
+      pending = parts.pop() ?? '';
+      for (const line of parts) if (line !== '') opts.onLine?.(stream, line);
+    });
+    source?.on('end', () => pending !== '' && opts.onLine?.(stream, pending));
+  };
+  if (opts.stdout !== 'pipe') feed('stdout', child.stdout);
+  feed('stderr', child.stderr);
+  const okExitCodes = opts.okExitCodes ?? [0];
+  const kill = (): void => void child.kill('SIGKILL');
+  streaming.add(kill);
+  const done = child.then((result) => {
+    streaming.delete(kill);
+    const stdout = opts.stdout === 'pipe' ? '' : String(result.stdout ?? '');
+    const stderr = String(result.stderr ?? '');
+    const ok = result.exitCode !== undefined && okExitCodes.includes(result.exitCode) && !result.timedOut;
+    notify(cmd, performance.now() - started, ok);
+    if (ok) return { stdout, stderr, exitCode: result.exitCode as number };
+    throw new ExecError(cmd, args, {
+      exitCode: result.exitCode,
+      stderr,
+      stdout,
+      timedOut: result.timedOut,
+      reason: failureReason(result, opts.timeoutMs ?? 0),
+      cause: result.cause,
+    });
+  });
+  return { stdout: opts.stdout === 'pipe' ? (child.stdout ?? undefined) : undefined, done, kill };
+}

@@ -1,7 +1,7 @@
 // Formatting guarded by low-level probing: a device is formatted only when no signature of any kind
 // (filesystem, partition table, LUKS, swap, RAID) is on it. mkfs.ext4 run without a terminal does not
 // ask before overwriting, so this probe is the only guard against destroying data.
-import { failedPrecondition, invalidArgument, RexError } from '../errors.js';
+import { failedPrecondition, invalidArgument, CsiError } from '../errors.js';
 import { run, isExecError, SLOW_TIMEOUT_MS } from './exec.js';
 import { statOrNotFound } from './fs.js';
 
@@ -76,7 +76,7 @@ async function mkfs(device: string, fsType: FormattableFs, extra: string[]): Pro
     await run(`mkfs.${fsType}`, [...MKFS_ARGS[fsType], ...extra, device], { timeoutMs: SLOW_TIMEOUT_MS });
   } catch (e) {
     if (isExecError(e) && /must be larger than|too small/i.test(e.stderr)) {
-      throw new RexError('OUT_OF_RANGE', `${device} is too small for ${fsType}: ${e.stderr.split('\n')[0]}`, { cause: e });
+      throw new CsiError('OUT_OF_RANGE', `${device} is too small for ${fsType}: ${e.stderr.split('\n')[0]}`, { cause: e });
     }
     throw e;
   }

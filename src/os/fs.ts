@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { RexError, alreadyExists, failedPrecondition, notFound, outOfRange } from '../errors.js';
+import { CsiError, alreadyExists, failedPrecondition, notFound, outOfRange } from '../errors.js';
 import { run, isExecError, SLOW_TIMEOUT_MS } from './exec.js';
 import { hasCapability } from './privileges.js';
 
@@ -62,7 +62,7 @@ export async function resizeFilesystem(device: string, mountPoint: string | unde
       await run('xfs_growfs', ['-d', mountPoint], { timeoutMs: SLOW_TIMEOUT_MS });
       return;
     default:
-      throw new RexError('UNIMPLEMENTED', `cannot resize a ${fsType} filesystem (${device})`);
+      throw new CsiError('UNIMPLEMENTED', `cannot resize a ${fsType} filesystem (${device})`);
   }
 }
 
@@ -72,7 +72,7 @@ async function resizeExtOnline(device: string): Promise<void> {
     await run('resize2fs', [device], { timeoutMs: SLOW_TIMEOUT_MS });
   } catch (e) {
     if (isExecError(e) && /Permission denied to resize/.test(e.stderr) && !(await hasCapability('CAP_SYS_RESOURCE'))) {
-      throw new RexError('FAILED_PRECONDITION', `online resize of ${device} needs CAP_SYS_RESOURCE`, { cause: e });
+      throw new CsiError('FAILED_PRECONDITION', `online resize of ${device} needs CAP_SYS_RESOURCE`, { cause: e });
     }
     throw e;
   }

@@ -2,6 +2,7 @@
 export * from './exec.js';
 export * from './mountinfo.js';
 export * from './mount.js';
+export * from './native-mount.js';
 export * from './loop.js';
 export * from './format.js';
 export * from './fs.js';

@@ -1,5 +1,5 @@
-// Mounting behind a small interface: today mount(8)/umount(8), later possibly mount(2)/umount2(2)
-// directly (the hot NodePublish path), without touching any caller.
+// Mounting behind a small interface with two implementations: mount(8)/umount(8) here, and mount(2)/umount2(2)
+// called directly (src/os/native-mount.ts, the node's hot path). Callers never know which one they have.
 import { failedPrecondition } from '../errors.js';
 import { run, isExecError } from './exec.js';
 import { statOrNotFound } from './fs.js';
@@ -11,16 +11,24 @@ export interface BindMountOptions {
   options?: string[];
 }
 
+export type MounterKind = 'syscall' | 'mount(8)';
+
 export interface Mounter {
+  /** 'syscall' (mount(2) through koffi, helpers on mount(8)) or 'mount(8)' (every mount a child process); unset in test doubles */
+  readonly kind?: MounterKind;
   /** Mounts source on target; it does not check what is already there (callers decide idempotency). */
   mount(source: string, target: string, fsType: string, options: string[]): Promise<void>;
   bindMount(source: string, target: string, opts: BindMountOptions): Promise<void>;
-  /** Removes every mount stacked at target; fine when nothing is mounted or the path is missing. */
-  unmount(target: string): Promise<void>;
+  /**
+   * Removes every mount stacked at target; fine when nothing is mounted or the path is missing. `stack`: the
+   * mounts at target from the table the caller read in this call; the syscall mounter uses it only to pick
+   * umount(8) for helper filesystems and unmounts until the kernel says nothing is left, so stale is safe.
+   */
+  unmount(target: string, stack?: readonly MountEntry[]): Promise<void>;
 }
 
 // Enough for any sane stack; a bound stops a loop when umount keeps "succeeding" without effect.
-const MAX_STACKED_MOUNTS = 32;
+export const MAX_STACKED_MOUNTS = 32;
 
 async function mount(source: string, target: string, fsType: string, options: string[]): Promise<void> {
   await statOrNotFound(target, 'mount point');
@@ -53,6 +61,8 @@ function isReadOnly(entry: MountEntry | undefined): boolean {
   return entry?.options.includes('ro') ?? false;
 }
 
+// mount(8)'s unmount reads the table itself around every umount (it must see each layer go), so it takes
+// no hint from the caller's table.
 async function unmount(target: string): Promise<void> {
   for (let i = 0; i < MAX_STACKED_MOUNTS; i++) {
     if ((await mountsAt(target)).length === 0) return;
@@ -76,11 +86,15 @@ function optionArgs(options: string[]): string[] {
   return options.length > 0 ? ['-o', options.join(',')] : [];
 }
 
-export const mounter: Mounter = { mount, bindMount, unmount };
+/** Every mount a child process: the fallback where koffi cannot load, and for helper filesystems. */
+export const execMounter: Mounter = { kind: 'mount(8)', mount, bindMount, unmount };
+/** For callers outside the node service (network backends' own mounts, tests): mount(8). */
+export const mounter: Mounter = execMounter;
 
 /** Unmounts everything at target; returns whether anything was mounted there. */
 export async function unmountIfMounted(target: string, m: Mounter = mounter): Promise<boolean> {
-  if ((await mountsAt(target)).length === 0) return false;
-  await m.unmount(target);
+  const stack = await mountsAt(target);
+  if (stack.length === 0) return false;
+  await m.unmount(target, stack);
   return true;
 }

@@ -1,28 +1,30 @@
-// Can this process do node work (mount, attach loop devices, format)? Answered without forking,
-// so a probe can run it on every call.
+// Can this process do a backend's node work (the tools, devices and capabilities it declares)? Answered
+// without forking, so a probe can run it on every call.
 import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { searchPath } from './exec.js';
 
 // Bit numbers from linux/capability.h.
 const CAPABILITY_BITS = { CAP_SYS_ADMIN: 21n, CAP_SYS_RESOURCE: 24n } as const;
-export type Capability = keyof typeof CAPABILITY_BITS;
-const LOOP_CONTROL = '/dev/loop-control';
-export const NODE_TOOLS = ['losetup', 'mount', 'umount', 'blkid', 'wipefs', 'mkfs.ext4'];
-/** A node of a network filesystem backend only mounts: no loop devices, no mkfs. */
-export const FILESYSTEM_NODE_TOOLS = ['mount', 'umount'];
+export type LinuxCapability = keyof typeof CAPABILITY_BITS;
 
-/** undefined when the node can mount (and, for block backends, use loop devices); otherwise one line naming what is missing. */
-export async function checkNodePrivileges(nodeSource: 'block' | 'filesystem' = 'block'): Promise<string | undefined> {
-  const block = nodeSource === 'block';
-  const [admin, loopControl, tools] = await Promise.all([
-    hasCapability('CAP_SYS_ADMIN'),
-    block ? canOpen(LOOP_CONTROL) : Promise.resolve(true),
-    missingTools(block ? NODE_TOOLS : FILESYSTEM_NODE_TOOLS),
+/** What a backend's node side needs (the shape of NodeRequirements in src/backends/backend.ts). */
+export interface NodeNeeds {
+  tools: string[];
+  devices: string[];
+  linuxCapabilities: LinuxCapability[];
+}
+
+/** undefined when this process has exactly what the backend's node side needs; otherwise one line naming what is missing. */
+export async function checkNodePrivileges(needs: NodeNeeds): Promise<string | undefined> {
+  const [caps, devices, tools] = await Promise.all([
+    Promise.all(needs.linuxCapabilities.map(async (c) => ((await hasCapability(c)) ? undefined : c))),
+    Promise.all(needs.devices.map(async (d) => ((await canOpen(d)) ? undefined : d))),
+    missingTools(needs.tools),
   ]);
   const problems: string[] = [];
-  if (!admin) problems.push('not root and no CAP_SYS_ADMIN');
-  if (!loopControl) problems.push(`${LOOP_CONTROL} not accessible`);
+  for (const cap of caps) if (cap) problems.push(`not root and no ${cap}`);
+  for (const device of devices) if (device) problems.push(`${device} not accessible`);
   if (tools.length > 0) problems.push(`missing tools: ${tools.join(', ')}`);
   return problems.length > 0 ? `cannot do node work: ${problems.join('; ')}` : undefined;
 }
@@ -59,7 +61,7 @@ async function canOpen(path: string): Promise<boolean> {
 }
 
 /** Whether the effective set holds cap: root in an unprivileged container lacks CAP_SYS_ADMIN, for example. */
-export async function hasCapability(cap: Capability): Promise<boolean> {
+export async function hasCapability(cap: LinuxCapability): Promise<boolean> {
   try {
     const status = await readFile('/proc/self/status', 'utf8');
     const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];

@@ -12,7 +12,7 @@ import { HolderStore, HOLDERS_FILE } from '../../src/docker/holders.js';
 import { KeyedLock } from '../../src/docker/keyed-lock.js';
 import { checkName, nameProblem } from '../../src/docker/names.js';
 import { mapOpts, optsDifference, parseDockerSize } from '../../src/docker/opts.js';
-import { isRexError } from '../../src/errors.js';
+import { isCsiError } from '../../src/errors.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 
 const GiB = 2 ** 30;
@@ -24,7 +24,7 @@ function refusal(fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
-    if (isRexError(e, 'INVALID_ARGUMENT')) return e.message;
+    if (isCsiError(e, 'INVALID_ARGUMENT')) return e.message;
     throw e;
   }
   throw new Error('expected INVALID_ARGUMENT');
@@ -168,7 +168,7 @@ describe('holders file', () => {
     for (const damaged of ['{not json', '{"version":2,"volumes":{}}', '{"version":1,"volumes":{"v":{"volumeId":1,"holders":[]}}}']) {
       await writeFile(join(root, HOLDERS_FILE), damaged);
       const e: unknown = await new HolderStore(root).load().catch((err: unknown) => err);
-      expect(isRexError(e, 'FAILED_PRECONDITION')).toBe(true);
+      expect(isCsiError(e, 'FAILED_PRECONDITION')).toBe(true);
       expect((e as Error).message).toContain(join(root, HOLDERS_FILE));
       expect(await readFile(join(root, HOLDERS_FILE), 'utf8')).toBe(damaged);
     }
@@ -214,7 +214,7 @@ describe('delete guard', () => {
       };
       const guarded = refuseDeleteWhileHeld(backend as unknown as Backend, holders);
       const e: unknown = await guarded.deleteVolume('vol-held').catch((err: unknown) => err);
-      expect(isRexError(e, 'FAILED_PRECONDITION')).toBe(true);
+      expect(isCsiError(e, 'FAILED_PRECONDITION')).toBe(true);
       expect((e as Error).message).toContain('as v1 by 1 holder (abcdef012345)');
       await guarded.deleteVolume('vol-free');
       expect(deleted).toEqual(['vol-free']);

@@ -65,7 +65,7 @@ export function grpcTarget(endpoint: string): string {
 export function promisify<Def extends grpc.ServiceDefinition>(client: grpc.Client, service: Def, serviceName: string): PromiseClient<Def> {
   const out: Record<string, (req: unknown, opts?: CallOptions) => Promise<unknown>> = {};
   for (const method of Object.keys(service)) {
-    const fn = (client as unknown as Record<string, Function>)[method];
+    const fn = (client as unknown as Record<string, unknown>)[method];
     if (typeof fn !== 'function') continue;
     out[method] = (request, opts = {}) =>
       new Promise((resolve, reject) => {
@@ -126,12 +126,14 @@ export async function expectGrpcError(promise: Promise<unknown>, code: GrpcCodeN
   try {
     result = await promise;
   } catch (e) {
-    if (!isServiceError(e)) throw new Error(`expected gRPC ${grpcCodeName(want)}, got a non-gRPC error: ${String(e)}`);
+    if (!isServiceError(e)) throw new Error(`expected gRPC ${grpcCodeName(want)}, got a non-gRPC error: ${String(e)}`, { cause: e });
     if (e.code !== want) {
-      throw new Error(`expected gRPC ${grpcCodeName(want)}, got ${grpcCodeName(e.code)} (details: ${JSON.stringify(e.details)})`);
+      throw new Error(`expected gRPC ${grpcCodeName(want)}, got ${grpcCodeName(e.code)} (details: ${JSON.stringify(e.details)})`, {
+        cause: e,
+      });
     }
     if (e.metadata?.get('grpc-status-details-bin').length) {
-      throw new Error(`gRPC ${grpcCodeName(want)} carries status details; CSI requires them empty`);
+      throw new Error(`gRPC ${grpcCodeName(want)} carries status details; CSI requires them empty`, { cause: e });
     }
     return e;
   }

@@ -15,8 +15,10 @@
 
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { mounter, readMountInfo, run } from '../../src/os/index.js';
+import { takeGlusterLock } from './gluster-lock.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
 export const GLUSTER_HOST = '127.0.0.2';
@@ -75,6 +77,30 @@ export async function fuseClientOf(mountPoint: string): Promise<number | undefin
   return (await listProcesses()).find((p) => !p.zombie && p.comm === 'glusterfs' && p.argv.at(-1) === mountPoint)?.pid;
 }
 
+/**
+ * Whether something listens on glusterd's port: a glusterd of another PID namespace (a run inside
+ * scripts/sandbox.sh, or this run inside it and the other outside) is not in our /proc, but its port is shared.
+ */
+function glusterdPortInUse(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: GLUSTER_HOST, port: 24007 });
+    const done = (inUse: boolean) => {
+      socket.destroy();
+      resolve(inUse);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** pids of the glusterds this process can see, or ['another PID namespace'] when only the port shows one */
+async function foreignGlusterds(): Promise<string[]> {
+  const seen = (await listProcesses()).filter((p) => !p.zombie && p.comm === 'glusterd').map((p) => `pid ${p.pid}`);
+  if (seen.length > 0) return seen;
+  return (await glusterdPortInUse()) ? [`one listening on ${GLUSTER_HOST}:24007 from another PID namespace`] : [];
+}
+
 async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -100,15 +126,18 @@ class GlusterdProcess implements Glusterd {
   /** what /var/run/gluster held before: everything added later (pid files, sockets, per-volume dirs) is ours */
   private runEntriesBefore = new Set<string>();
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly release: () => Promise<void>,
+  ) {
     this.socket = join(dir, 'glusterd.socket');
   }
 
   async start(): Promise<void> {
-    const others = (await listProcesses()).filter((p) => !p.zombie && p.comm === 'glusterd');
+    const others = await foreignGlusterds();
     if (others.length > 0) {
       throw new Error(
-        `another glusterd is running (pid ${others.map((p) => p.pid).join(', ')}); the glusterfs tests need port 24007 and ` +
+        `another glusterd is running (${others.join(', ')}); the glusterfs tests need port 24007 and ` +
           `${GLUSTER_RUN_DIR} to themselves: stop it first`,
       );
     }
@@ -148,7 +177,7 @@ class GlusterdProcess implements Glusterd {
         await this.cli(['volume', 'list']);
         return;
       } catch (e) {
-        if (Date.now() > deadline) throw new Error(`glusterd did not answer within 30 s: ${String(e)}`);
+        if (Date.now() > deadline) throw new Error(`glusterd did not answer within 30 s: ${String(e)}`, { cause: e });
         await sleep(200);
       }
     }
@@ -182,6 +211,7 @@ class GlusterdProcess implements Glusterd {
       // never started: nothing of ours runs, and whatever gluster runs here is someone else's
       tracked.delete(this);
       await removeTempDir(this.dir);
+      await this.release();
       return;
     }
     let volumes = [...this.volumes];
@@ -207,6 +237,7 @@ class GlusterdProcess implements Glusterd {
     await attempt(() => this.removeRunEntries());
     tracked.delete(this);
     await attempt(() => removeTempDir(this.dir));
+    await attempt(() => this.release());
     if (errors.length > 0) throw errors[0];
   }
 
@@ -255,8 +286,9 @@ async function listRunEntries(): Promise<string[]> {
 }
 
 export async function startGlusterd(): Promise<Glusterd> {
+  const release = await takeGlusterLock(); // the three-server pool (gluster-pool.ts) takes it too
   const dir = await makeTempDir('glusterd');
-  const g = new GlusterdProcess(dir);
+  const g = new GlusterdProcess(dir, release);
   tracked.add(g);
   try {
     await g.start();
@@ -280,13 +312,12 @@ export async function waitForForeignGlusterd(opts: { pollMs?: number; timeoutMs?
   const pollMs = opts.pollMs ?? 30_000;
   const deadline = Date.now() + (opts.timeoutMs ?? 40 * 60_000);
   for (let logged = false; ; logged = true) {
-    const others = (await listProcesses()).filter((p) => !p.zombie && p.comm === 'glusterd');
+    const others = await foreignGlusterds();
     if (others.length === 0) return;
-    if (Date.now() > deadline)
-      throw new Error(`a glusterd this test did not start still runs (pid ${others.map((p) => p.pid).join(', ')}); not touching it`);
+    if (Date.now() > deadline) throw new Error(`a glusterd this test did not start still runs (${others.join(', ')}); not touching it`);
     if (!logged)
       console.warn(
-        `[gluster] waiting for a glusterd this test did not start (pid ${others.map((p) => p.pid).join(', ')}) to end; polling every ${pollMs / 1000} s`,
+        `[gluster] waiting for a glusterd this test did not start (${others.join(', ')}) to end; polling every ${pollMs / 1000} s`,
       );
     await sleep(pollMs);
   }

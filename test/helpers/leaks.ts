@@ -12,7 +12,7 @@
 //
 // Reads /sys and /proc directly (no exec), so it is cheap enough to run around every file.
 
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { detachLoopDevice, listLoopDevices, mounter, readMountInfo, run, type LoopDevice } from '../../src/os/index.js';
 import { TEST_ROOT } from './tmp.js';
@@ -64,27 +64,38 @@ export function isUnder(path: string, dir: string): boolean {
 }
 
 /**
- * Processes the tests start: rexcsi plugins serving from TEST_ROOT (`node .../dist/main.js ... /tmp/rexcsi-test/...`)
- * and csi-sanity. A plugin a developer runs by hand elsewhere is not counted.
+ * Processes the tests start: rexcsi plugins serving from TEST_ROOT (`node .../dist/main.js ... /tmp/rexcsi-test/...`),
+ * csi-sanity, gluster processes (glusterd, bricks, FUSE clients) whose command line names TEST_ROOT, the
+ * mount-namespace holders of the gluster pool helper (argv[0] `rexcsi-gluster-ns:<dir under TEST_ROOT>`) and
+ * every process inside such a namespace (self-heal and quota daemons name no path). A plugin a developer
+ * runs by hand elsewhere is not counted.
  */
 export async function listOurProcesses(): Promise<OurProcess[]> {
-  const out: OurProcess[] = [];
+  const all: { pid: number; argv: string[]; comm: string; mntNs: string }[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
-    let argv: string[];
     try {
-      argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+      if (argv.length === 0) continue; // kernel thread or zombie
+      const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+      const mntNs = await readlink(`/proc/${pid}/ns/mnt`).catch(() => '');
+      all.push({ pid, argv, comm, mntNs });
     } catch {
       continue; // gone meanwhile
     }
-    if (argv.length === 0) continue; // kernel thread or zombie
-    // TEST_ROOT followed by '/': /tmp/rexcsi-test must not claim another run's /tmp/rexcsi-test-<name>
-    const inRoot = (a: string) => a.endsWith(TEST_ROOT) || a.includes(`${TEST_ROOT}/`);
+  }
+  // TEST_ROOT followed by '/': /tmp/rexcsi-test must not claim another run's /tmp/rexcsi-test-<name>
+  const inRoot = (a: string) => a.endsWith(TEST_ROOT) || a.includes(`${TEST_ROOT}/`);
+  const isHolder = (argv: string[]) => (argv[0] ?? '').startsWith('rexcsi-gluster-ns:') && inRoot(argv[0]!);
+  const holderNs = new Set(all.filter((p) => isHolder(p.argv) && p.mntNs).map((p) => p.mntNs));
+  const out: OurProcess[] = [];
+  for (const { pid, argv, comm, mntNs } of all) {
     const isPlugin = argv.some((a) => a.endsWith('dist/main.js')) && argv.some(inRoot);
     const isSanity = basename(argv[0] ?? '') === 'csi-sanity' && argv.some(inRoot);
-    if (isPlugin || isSanity) out.push({ pid, cmdline: argv.join(' ') });
+    const isGluster = /^gluster(d|fs|fsd)$/.test(comm) && (argv.some(inRoot) || holderNs.has(mntNs));
+    if (isPlugin || isSanity || isGluster || isHolder(argv)) out.push({ pid, cmdline: argv.join(' ') });
   }
   return out.sort((a, b) => a.pid - b.pid);
 }

@@ -41,6 +41,8 @@ export interface StartPluginOptions {
   readyTimeoutMs?: number;
   /** Readiness check instead of csi.v1.Identity/Probe (e.g. csi.v0's for a plugin serving only v0); throws when not ready. */
   ready?: (endpoint: string) => Promise<void>;
+  /** A command prefix the plugin runs under, e.g. `nsenter -t PID -m --` to run it in another mount namespace. */
+  wrap?: string[];
 }
 
 export interface PluginProcess {
@@ -165,7 +167,8 @@ class Plugin implements PluginProcess {
   async start(): Promise<void> {
     if (this.child && !this.exitInfo) throw new Error('plugin already running');
     await mkdir(this.poolDir, { recursive: true });
-    const child = spawn(process.execPath, this.argv, {
+    const [cmd, ...args] = [...(this.opts.wrap ?? []), process.execPath, ...this.argv];
+    const child = spawn(cmd!, args, {
       cwd: REPO_ROOT,
       env: { ...this.env, ...this.runEnv },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@
 // clear {"Err"}; afterwards nothing has changed (no volume, no file outside the plugin's roots, no mount)
 // and the plugin still answers.
 //
-// SANDBOX ONLY (like hostile.test.ts): scripts/test.sh runs test/hostile inside ../shared/tools/sandbox.sh.
+// SANDBOX ONLY (like hostile.test.ts): scripts/test.sh runs test/hostile inside scripts/sandbox.sh.
 import { request } from 'node:http';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,16 +34,42 @@ async function listing(d: string): Promise<string[]> {
   return out.sort();
 }
 
-/** A raw request: any method, path and body bytes. */
-function raw(method: string, path: string, body: string | Buffer): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, method, path, headers: { 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+/**
+ * A raw request: any method, path and body bytes; `chunked` sends no Content-Length, `slow` writes the body in
+ * pieces with pauses between them. It settles once the answer has been read and the whole body written, so a
+ * connection the plugin resets under a client still writing fails it (EPIPE).
+ */
+function raw(method: string, path: string, body: string | Buffer, opts: { chunked?: boolean; slow?: boolean } = {}) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const bytes = Buffer.from(body);
+    const headers = opts.chunked ? {} : { 'Content-Length': bytes.length };
+    let answer: { status: number; text: string } | undefined;
+    let written = false;
+    const settle = () => answer && written && resolve(answer);
+    const req = request({ socketPath: socket, method, path, headers }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('end', () => {
+        answer = { status: res.statusCode ?? 0, text };
+        settle();
+      });
     });
     req.on('error', reject);
-    req.end(body);
+    req.on('finish', () => {
+      written = true;
+      settle();
+    });
+    if (!opts.slow) {
+      req.end(bytes);
+      return;
+    }
+    void (async () => {
+      for (let at = 0; at < bytes.length; at += 64 * 1024) {
+        if (!req.write(bytes.subarray(at, at + 64 * 1024))) await new Promise((r) => req.once('drain', r));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      req.end();
+    })().catch(reject);
   });
 }
 
@@ -136,9 +162,15 @@ describe('hostile input on the Docker volume plugin API', () => {
       expect(res.status, body.slice(0, 20)).toBe(400);
       expect(errOf(res.text)).toMatch(/^request body/);
     }
-    const huge = await raw('POST', '/VolumeDriver.Create', Buffer.alloc(2 * 1024 * 1024, 'a'));
-    expect(huge.status).toBe(413);
-    expect(errOf(huge.text)).toContain('over the limit');
+    // A client still writing its oversized body reads the 413, not a reset connection (EPIPE): repeated,
+    // since the reset was a race. Both a declared length and a chunked body that grows past the limit.
+    for (let i = 0; i < 3; i++) {
+      for (const opts of [{}, { chunked: true }, { slow: true }, { chunked: true, slow: true }]) {
+        const huge = await raw('POST', '/VolumeDriver.Create', Buffer.alloc(2 * 1024 * 1024, 'a'), opts);
+        expect(huge.status, JSON.stringify(opts)).toBe(413);
+        expect(errOf(huge.text)).toContain('over the limit');
+      }
+    }
     for (const path of [
       '/VolumeDriver.Nope',
       '/',

@@ -51,15 +51,20 @@ describe('npm run bench', () => {
 
     expect(stdout).toMatch(/^machine: \d+ CPUs .* GiB, Linux .*, node v\d+/m);
     expect(stdout).toMatch(rowPattern('start-up to first Probe', 'ms', 1));
-    expect(stdout).toMatch(rowPattern('RSS idle (after start-up)', 'MB', 1));
-    expect(stdout).toMatch(rowPattern('RSS peak (VmHWM, lifecycle passes)', 'MB', 1));
+    expect(stdout).toMatch(rowPattern('RSS idle (after start-up)', 'MiB', 1));
+    expect(stdout).toMatch(rowPattern('RSS peak (VmHWM, lifecycle passes)', 'MiB', 1));
     expect(stdout).toMatch(rowPattern('Probe p50', 'us', 1));
     expect(stdout).toMatch(rowPattern('Probe p99', 'us', 1));
-    expect(stdout).toContain('Lifecycle, concurrency 1 (2 volumes of 64 MiB, ext4)');
-    // plugin, floor and plugin/floor for every lifecycle figure
-    expect(stdout).toMatch(rowPattern('volumes per second', 'vol/s', 3));
-    expect(stdout).toMatch(rowPattern('whole life of a volume p50', 'ms', 3));
-    for (const rpc of RPCS) for (const p of [50, 95, 99]) expect(stdout).toMatch(rowPattern(`${rpc} p${p}`, 'ms', 3));
+    // Both mounters in one run; plugin, floor, plugin/floor, syscall floor, plugin/syscall floor for every figure.
+    for (const mounter of ['syscall mounter', 'mount(8) mounter']) {
+      const section = `Lifecycle, concurrency 1, ${mounter} (2 volumes of 64 MiB, ext4)`;
+      expect(stdout).toContain(section);
+      const table = stdout.slice(stdout.indexOf(section)).split('\n\n', 1)[0]!;
+      expect(table).toMatch(rowPattern('volumes per second', 'vol/s', 5));
+      expect(table).toMatch(rowPattern('whole life of a volume p50', 'ms', 5));
+      for (const rpc of RPCS) for (const p of [50, 95, 99]) expect(table).toMatch(rowPattern(`${rpc} p${p}`, 'ms', 5));
+    }
+    expect(stdout).toMatch(rowPattern('bind mount(2) + umount2(2), 2000 pairs back to back, p50', 'us', 1));
     for (const [size, pages] of [
       [50, 1],
       [200, 2],
@@ -69,7 +74,9 @@ describe('npm run bench', () => {
       expect(stdout).toMatch(rowPattern(`${size} volumes: all ${pages} pages`, 'ms', 1));
     }
     for (const target of [
-      'lifecycle at concurrency 1, plugin/floor time',
+      'whole life at concurrency 1, plugin/floor',
+      'NodePublishVolume p50 at concurrency 1',
+      'NodeUnpublishVolume p50 at concurrency 1',
       'Probe p50',
       'start-up to first Probe',
       'RSS idle',

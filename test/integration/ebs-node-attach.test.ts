@@ -189,7 +189,7 @@ describe('ebs expansion, modification and snapshots (backend level)', () => {
     await writeFile(join(staging, 'after.txt'), 'not in the snapshot\n');
     expect((await backend.createSnapshot({ name: 'snap-1', sourceVolumeId: id, parameters: {}, secrets: {} })).id).toBe(snap.id);
     expect((await backend.findSnapshotByName('snap-1'))?.id).toBe(snap.id);
-    expect((await backend.listSnapshots({ sourceVolumeId: id }, 0, '')).entries.map((s) => s.id)).toEqual([snap.id]);
+    expect((await backend.listSnapshots({ sourceVolumeId: id }, { afterId: '', limit: 0 })).map((s) => s.id)).toEqual([snap.id]);
 
     const restored = await backend.createVolume({
       name: 'snap-restored',

@@ -251,7 +251,7 @@ describe('ebs backend', () => {
       for (const id of ids) cleanup.defer(() => c.controller.ControllerUnpublishVolume({ volume_id: id, node_id: world.instanceId }));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
       const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      await expectGrpcError(Promise.reject(refused?.reason), 'RESOURCE_EXHAUSTED');
+      await expectGrpcError(Promise.reject(refused?.reason as Error), 'RESOURCE_EXHAUSTED');
       const devices = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.publish_context.devicePath] : []));
       expect(new Set(devices).size).toBe(2); // never the same name twice
       const attached = await Promise.all(ids.map(async (id) => (await world.describe(id))?.Attachments?.length ?? 0));
@@ -349,7 +349,7 @@ describe('ebs backend', () => {
     });
     const v = await world.describe(id);
     expect([v?.VolumeType, v?.Iops, v?.Size, v?.Encrypted]).toEqual(['io2', 500, 10, true]);
-    const tags = Object.fromEntries((v?.Tags ?? []).map((t) => [t.Key, t.Value]));
+    const tags = Object.fromEntries((v?.Tags ?? []).map((t): [string, string | undefined] => [t.Key ?? '', t.Value]));
     expect(tags).toMatchObject({ team: 'storage', env: 'test', CSIVolumeName: 'params', 'rexcsi.io/cluster': world.clusterTag });
 
     const res = await csi.controller.CreateVolume({

@@ -29,7 +29,7 @@ const { EfsApi } = await import('../../src/backends/efs/api.js');
 const { EfsBackend } = await import('../../src/backends/efs/efs.js');
 const { NodeService } = await import('../../src/node/node.js');
 const { Inflight } = await import('../../src/csi/inflight.js');
-const { RexError } = await import('../../src/errors.js');
+const { CsiError } = await import('../../src/errors.js');
 const { REGION, startEfsWorld, ZONE_WITH_TARGET, ZONE_WITHOUT_TARGET } = await import('../helpers/efs.js');
 const { Cleanup, makeTempDir, removeTempDir } = await import('../helpers/tmp.js');
 type World = Awaited<ReturnType<typeof startEfsWorld>>;
@@ -135,9 +135,9 @@ describe('NodeStageVolume (efs): the mount(8) command the node runs', () => {
       nodeService(zone, false).node.stage(stageRequest(id, staging, capability('MULTI_NODE_MULTI_WRITER')));
     await expect(stage(ZONE_WITHOUT_TARGET, fs)).rejects.toSatisfy(
       (e: unknown) =>
-        e instanceof RexError && e.code === 'FAILED_PRECONDITION' && e.message.includes(`availability zone ${ZONE_WITHOUT_TARGET}`),
+        e instanceof CsiError && e.code === 'FAILED_PRECONDITION' && e.message.includes(`availability zone ${ZONE_WITHOUT_TARGET}`),
     );
-    await expect(stage(ZONE_WITH_TARGET, 'fs-00000000')).rejects.toSatisfy((e: unknown) => e instanceof RexError && e.code === 'NOT_FOUND');
+    await expect(stage(ZONE_WITH_TARGET, 'fs-00000000')).rejects.toSatisfy((e: unknown) => e instanceof CsiError && e.code === 'NOT_FOUND');
     expect(recorded).toEqual([]);
   });
 });

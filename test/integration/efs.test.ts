@@ -10,7 +10,7 @@ import type { CreateVolumeArgs } from '../../src/backends/backend.js';
 import { EfsApi } from '../../src/backends/efs/api.js';
 import { EFS_NFS_OPTIONS, EfsBackend, removeInside, type EfsConfig } from '../../src/backends/efs/efs.js';
 import { parseVolumeId } from '../../src/backends/efs/volume-id.js';
-import { isRexError, type ErrorCode } from '../../src/errors.js';
+import { isCsiError, type ErrorCode } from '../../src/errors.js';
 import { mounter, mountsAt, type Mounter } from '../../src/os/index.js';
 import { csiClients, expectGrpcError } from '../helpers/client.js';
 import { REGION, startEfsWorld, ZONE_WITH_TARGET, ZONE_WITHOUT_TARGET, type EfsWorld } from '../helpers/efs.js';
@@ -66,8 +66,8 @@ async function expectRexError(p: Promise<unknown>, code: ErrorCode, message?: Re
     () => undefined,
     (err: unknown) => err,
   );
-  expect(isRexError(e), `expected a RexError ${code}, got ${String(e)}`).toBe(true);
-  if (!isRexError(e)) return;
+  expect(isCsiError(e), `expected a CsiError ${code}, got ${String(e)}`).toBe(true);
+  if (!isCsiError(e)) return;
   expect(e.code, e.message).toBe(code);
   if (message) expect(e.message).toMatch(message);
 }
@@ -138,7 +138,7 @@ describe('static volume ids', () => {
     await expectRexError(b.deleteVolume(`${fs}::${ap}`), 'FAILED_PRECONDITION', /not created by rexcsi/);
     expect((await world.accessPoints(fs)).map((a) => a.AccessPointId)).toEqual([ap]);
     // static volumes are not listed (only what CreateVolume made)
-    expect((await b.listVolumes(0, '')).entries.map((v) => v.id)).not.toContain(`${fs}::${ap}`);
+    expect((await b.listVolumes({ afterId: '', limit: 0 })).map((v) => v.id)).not.toContain(`${fs}::${ap}`);
   });
 });
 
@@ -165,8 +165,8 @@ describe('CreateVolume: access points', () => {
     expect(again).toEqual(v);
     expect(await b.getVolume(v.id)).toEqual(v);
     expect(await b.findVolumeByName('pvc-2')).toBeUndefined();
-    const listed = await b.listVolumes(0, '');
-    expect(listed.entries.filter((e) => e.id === v.id)).toEqual([v]);
+    const listed = await b.listVolumes({ afterId: '', limit: 0 });
+    expect(listed.filter((e) => e.id === v.id)).toEqual([v]);
   });
 
   it('uses a fixed uid and gid when given, and hashes a name that is not a clean directory name', async () => {

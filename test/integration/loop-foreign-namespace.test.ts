@@ -1,5 +1,5 @@
 // Why DeleteVolume can answer FAILED_PRECONDITION right after a successful NodeUnstageVolume (seen in the Mesos
-// scenarios while `../shared/tools/sandbox.sh` ran beside them): a process that makes a mount namespace with
+// scenarios while a sandbox like scripts/sandbox.sh ran beside them): a process that makes a mount namespace with
 // private propagation while a volume is staged (unshare -m, that sandbox) keeps its own copy of the mount;
 // our unmount does not reach it, so the loop device stays busy and `losetup --detach` only marks it autoclear.
 // Real parts: the plugin, a loop device, ext4, and a real private mount namespace made with unshare(1).

@@ -118,6 +118,13 @@ describe('loop backend', () => {
     await plugin.cleanup();
   });
 
+  // The node suites run once per mounter (REXCSI_MOUNTER=syscall or mount); this proves the run is the one it says.
+  it('mounts with the mounter REXCSI_MOUNTER chose, and says so in GetPluginInfo', async () => {
+    const expected = process.env.REXCSI_MOUNTER === 'mount' ? 'mount(8)' : 'syscall';
+    const info = await csi.identity.GetPluginInfo({});
+    expect(info.manifest).toMatchObject({ backend: 'loop', mounter: expected });
+  });
+
   it('finds staged volumes from the kernel after a restart between stage and publish', async () => {
     const staging = join(plugin.dir, 'staging');
     await mkdir(staging);

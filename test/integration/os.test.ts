@@ -2,7 +2,8 @@
 import { mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isRexError } from '../../src/errors.js';
+import { isCsiError } from '../../src/errors.js';
+import { LOOP_NODE_REQUIREMENTS } from '../../src/backends/loop/loop.js';
 import {
   ExecError,
   atomicWriteFile,
@@ -20,8 +21,12 @@ import {
   listLoopDevices,
   loopDevicesOf,
   missingTools,
+  chooseMounter,
+  execMounter,
   mounter,
   mountsAt,
+  SyscallError,
+  type Mounter,
   mountsOfSource,
   pathExists,
   probeSignatures,
@@ -95,7 +100,7 @@ async function expectRexError(promise: Promise<unknown>, code: string, text?: Re
     () => undefined,
     (e: unknown) => e,
   );
-  expect(isRexError(error), `expected RexError ${code}, got ${String(error)}`).toBe(true);
+  expect(isCsiError(error), `expected CsiError ${code}, got ${String(error)}`).toBe(true);
   expect((error as { code: string }).code).toBe(code);
   if (text) expect((error as Error).message).toMatch(text);
 }
@@ -165,7 +170,7 @@ describe('run', () => {
 
 describe('privileges', () => {
   it('finds nothing missing when running as root with util-linux', async () => {
-    expect(await checkNodePrivileges()).toBeUndefined();
+    expect(await checkNodePrivileges(LOOP_NODE_REQUIREMENTS)).toBeUndefined();
   });
 
   it('names the tools that are not in PATH', async () => {
@@ -378,7 +383,17 @@ describe('probing and formatting', () => {
   });
 });
 
-describe('mounts', () => {
+// Both implementations of Mounter against the real kernel: mount(8), and mount(2)/umount2(2) through koffi.
+const MOUNTERS: [string, Mounter][] = [
+  ['mount(8)', execMounter],
+  ['syscall', chooseMounter('syscall').mounter],
+];
+
+describe.each(MOUNTERS)('mounts (%s)', (kind, m) => {
+  it('is the implementation it says', () => {
+    expect(m.kind).toBe(kind);
+  });
+
   it('mount makes a mount point that mountsAt, isMountPoint and mountsOfSource see', async () => {
     const { device, target } = await mountedExt4('mnt');
     expect(await isMountPoint(target)).toBe(true);
@@ -392,7 +407,7 @@ describe('mounts', () => {
   it('a read-only bind mount refuses writes while the source stays writable', async () => {
     const { target: staging } = await mountedExt4('ro-src');
     const target = await mountDir('ro target with space');
-    await mounter.bindMount(staging, target, { readOnly: true, options: ['nosuid', 'nodev'] });
+    await m.bindMount(staging, target, { readOnly: true, options: ['nosuid', 'nodev'] });
     const top = (await mountsAt(target)).at(-1);
     expect(top?.mountPoint).toBe(target);
     expect(top?.options).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev']));
@@ -404,7 +419,7 @@ describe('mounts', () => {
   it('a read-write bind mount shares the data with its source', async () => {
     const { target: staging } = await mountedExt4('rw-src');
     const target = await mountDir('rw-target');
-    await mounter.bindMount(staging, target, { readOnly: false });
+    await m.bindMount(staging, target, { readOnly: false });
     await writeFile(join(target, 'z'), 'through bind');
     expect(await readFile(join(staging, 'z'), 'utf8')).toBe('through bind');
     expect((await mountsAt(target))[0]?.options).toContain('rw');
@@ -412,37 +427,79 @@ describe('mounts', () => {
 
   it('unmount is idempotent: mounted, not mounted, missing path', async () => {
     const { target } = await mountedExt4('idem');
-    await mounter.unmount(target);
+    await m.unmount(target);
     expect(await isMountPoint(target)).toBe(false);
-    await mounter.unmount(target);
-    await mounter.unmount(join(dir, 'never-created'));
-    expect(await unmountIfMounted(target)).toBe(false);
+    await m.unmount(target);
+    await m.unmount(join(dir, 'never-created'));
+    expect(await unmountIfMounted(target, m)).toBe(false);
   });
 
   it('unmount removes every mount stacked at the path, top last in mountsAt', async () => {
     const { target } = await mountedExt4('stack');
-    await mounter.mount('rexcsi-test-tmpfs', target, 'tmpfs', ['size=1m']);
+    await m.mount('rexcsi-test-tmpfs', target, 'tmpfs', ['size=1m']);
     const stack = await mountsAt(target);
     expect(stack.map((e) => e.fsType)).toEqual(['ext4', 'tmpfs']);
-    expect(await unmountIfMounted(target)).toBe(true);
+    expect(await unmountIfMounted(target, m)).toBe(true);
     expect(await mountsAt(target)).toEqual([]);
   });
 
   it('mount and bindMount report a missing source or mount point as NOT_FOUND', async () => {
     const { device } = await loopDevice('missing-target', 32 * MiB);
     const target = await mountDir('existing-target');
-    await expectRexError(mounter.mount(device, join(dir, 'no-such-target'), 'ext4', []), 'NOT_FOUND', /mount point/);
-    await expectRexError(mounter.bindMount(join(dir, 'no-such-source'), target, { readOnly: true }), 'NOT_FOUND', /bind source/);
+    await expectRexError(m.mount(device, join(dir, 'no-such-target'), 'ext4', []), 'NOT_FOUND', /mount point/);
+    await expectRexError(m.bindMount(join(dir, 'no-such-source'), target, { readOnly: true }), 'NOT_FOUND', /bind source/);
     expect(await isMountPoint(target)).toBe(false);
   });
 
-  it('mount reports a bad filesystem type as ExecError with mount’s message', async () => {
+  it('mount reports a bad filesystem type precisely: mount(8) as ExecError with its message, the syscall with its errno', async () => {
     const { device } = await loopDevice('badfs', 32 * MiB);
     const target = await mountDir('badfs-mnt');
-    const error = (await mounter.mount(device, target, 'ext4', []).catch((e: unknown) => e)) as ExecError;
-    expect(error).toBeInstanceOf(ExecError);
-    expect(error.message).toMatch(/^mount -t ext4 .* failed \(exit \d+\): /);
+    const error = (await m.mount(device, target, 'ext4', []).catch((e: unknown) => e)) as Error;
+    if (kind === 'mount(8)') {
+      expect(error).toBeInstanceOf(ExecError);
+      expect(error.message).toMatch(/^mount -t ext4 .* failed \(exit \d+\): /);
+    } else {
+      expect(error).toBeInstanceOf(SyscallError);
+      expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', errno: 'EINVAL' });
+      expect(error.message).toMatch(/wrong filesystem type/);
+    }
     expect(await isMountPoint(target)).toBe(false);
+  });
+
+  it('unmount given a stale, empty table still removes what is mounted', async () => {
+    const { target } = await mountedExt4(`stale-${kind === 'syscall' ? 's' : 'x'}`);
+    await m.unmount(target, []);
+    expect(await isMountPoint(target)).toBe(false);
+  });
+
+  it('a bind of a device node onto a file publishes the block device, and unmounts', async () => {
+    const { device } = await loopDevice('blockbind', 32 * MiB);
+    const target = join(dir, `block-target-${kind}`);
+    await writeFile(target, '');
+    cleanup.defer(async () => {
+      await m.unmount(target);
+      await rm(target, { force: true });
+    });
+    await m.bindMount(device, target, { readOnly: false });
+    expect((await stat(target)).isBlockDevice()).toBe(true);
+    await m.unmount(target);
+    expect((await stat(target)).isFile()).toBe(true);
+  });
+
+  it('a busy mount is FAILED_PRECONDITION and stays mounted', async () => {
+    const { target } = await mountedExt4(`busy-${kind === 'syscall' ? 's' : 'x'}`);
+    const held = await open(join(target, 'held'), 'w');
+    try {
+      const error = await m.unmount(target).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (kind === 'syscall') expect(error).toMatchObject({ code: 'FAILED_PRECONDITION', errno: 'EBUSY' });
+      else expect(error).toBeInstanceOf(ExecError);
+      expect(await isMountPoint(target)).toBe(true);
+    } finally {
+      await held.close();
+    }
   });
 });
 

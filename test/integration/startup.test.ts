@@ -25,7 +25,12 @@ describe('identity and modes', () => {
         expect(info).toEqual({
           name: 'loop.rexcsi.io',
           vendor_version: VERSION,
-          manifest: { backend: 'loop', modes: mode === 'both' ? 'controller,node' : mode },
+          manifest: {
+            backend: 'loop',
+            modes: mode === 'both' ? 'controller,node' : mode,
+            // how the node service mounts; a controller alone mounts nothing
+            ...(mode === 'controller' ? {} : { mounter: process.env.REXCSI_MOUNTER === 'mount' ? 'mount(8)' : 'syscall' }),
+          },
         });
         const caps = (await csi.identity.GetPluginCapabilities({})).capabilities.map((c) => c.service?.type);
         expect(caps.includes('CONTROLLER_SERVICE')).toBe(mode !== 'node');

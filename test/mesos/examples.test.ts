@@ -1,343 +1,332 @@
-// Every file in examples/mesos/ loaded and checked against the field names and shapes Mesos (and Marathon)
-// read, written down as small typed checkers. Each checker returns the problems it found, so a failure names
-// the file and the field. Where an example starts rexcsi, its command line is parsed by the plugin's own
-// configuration parser.
-
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../helpers/plugin.js';
+// Every Mesos file rexcsi ships (examples/mesos, and the Mesos config of the systemd sidecar in packaging/)
+// parsed into Mesos 1.11's own protobuf messages by test/deploy/mesos/MesosChecker.java (the generated classes
+// of org.apache.mesos:mesos:1.11.0 and protobuf-java-util's JsonFormat; strict: an unknown field fails, which
+// is stricter than the agent, which ignores it), then held to the rules Mesos applies in its source, each
+// written below as a fact with the file it comes from. Rules that are this project's own (not Mesos') say so.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { findBackend } from '../../src/backends/registry.js';
 import { parseServeConfig } from '../../src/config.js';
-import { findBackend } from '../../src/backends/index.js';
+import { parseMesosMessages, type MesosMessage, type MesosResult } from '../deploy/validators.js';
+import { REPO_ROOT } from '../helpers/plugin.js';
 
-const DIR = join(REPO_ROOT, 'examples', 'mesos');
+const EXAMPLES = join(REPO_ROOT, 'examples', 'mesos');
+const SIDECAR_PLUGIN_CONFIG = 'packaging/systemd/mesos-csi-plugin.json';
 const BACKENDS = ['loop', 'ebs', 'glusterfs', 'efs'];
-const JAVA_TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
-const CSI_SERVICES = ['CONTROLLER_SERVICE', 'NODE_SERVICE'];
-const ACCESS_MODES = [
-  'SINGLE_NODE_WRITER',
-  'SINGLE_NODE_READER_ONLY',
-  'MULTI_NODE_READER_ONLY',
-  'MULTI_NODE_SINGLE_WRITER',
-  'MULTI_NODE_MULTI_WRITER',
+
+type Json = Record<string, unknown>;
+const read = (rel: string): string => readFileSync(join(REPO_ROOT, rel), 'utf8');
+const walk = (dir: string): string[] =>
+  readdirSync(dir).flatMap((e) => (statSync(join(dir, e)).isDirectory() ? walk(join(dir, e)) : [join(dir, e)]));
+const exampleFiles = walk(EXAMPLES).map((f) => relative(REPO_ROOT, f));
+
+/** The message each JSON file is read into by the agent (or sent as, for a task's volume). */
+function messageOf(file: string): MesosMessage | 'marathon' | undefined {
+  if (/\/resource-providers\/[^/]+\.json$/.test(file)) return 'ResourceProviderInfo';
+  if (/\/csi-plugins\/[^/]+\.json$/.test(file) || file === SIDECAR_PLUGIN_CONFIG) return 'CSIPluginInfo';
+  if (file.endsWith('/disk-profiles.json')) return 'DiskProfileMapping';
+  if (file.endsWith('/modules.json')) return 'Modules';
+  if (file.endsWith('/task-volume.json')) return 'Volume';
+  if (file.endsWith('/marathon-app.json')) return 'marathon'; // Marathon's API, not a Mesos message
+  return undefined;
+}
+
+// --- Mesos' rules, as facts (Mesos 1.11 sources) ---------------------------------------------------------
+
+/** src/resource_provider/storage/provider.cpp, isValidName: non-empty, only letters, digits and '_'. */
+export const isValidName = (s: string): boolean => /^[A-Za-z0-9_]+$/.test(s);
+/** provider.cpp, isValidType: '.'-separated tokens, each a valid name. */
+export const isValidType = (s: string): boolean => s.split('.').every(isValidName);
+
+/** src/resource_provider/storage/provider.cpp, StorageLocalResourceProvider::validate (and local.cpp's type). */
+export function slrpProblems(rp: Json): string[] {
+  const out: string[] = [];
+  // src/resource_provider/local.cpp: the only local resource provider type the agent can create.
+  if (rp['type'] !== 'org.apache.mesos.rp.local.storage') out.push(`type ${String(rp['type'])} is not org.apache.mesos.rp.local.storage`);
+  if (rp['id'] !== undefined) out.push("'ResourceProviderInfo.id' must not be set");
+  if (typeof rp['name'] !== 'string' || !isValidName(rp['name']))
+    out.push(`name '${String(rp['name'])}' is not letters, digits and _ only`);
+  const storage = rp['storage'] as Json | undefined;
+  if (!storage) return [...out, "'ResourceProviderInfo.storage' must be set"];
+  const plugin = storage['plugin'] as Json;
+  if (!isValidType(String(plugin['type'])) || typeof plugin['name'] !== 'string' || !isValidName(plugin['name']))
+    out.push(`plugin type '${String(plugin['type'])}' and name '${String(plugin['name'])}' do not follow Java package naming`);
+  const containers = (plugin['containers'] as Json[] | undefined) ?? [];
+  if (!containers.some((c) => ((c['services'] as string[] | undefined) ?? []).includes('NODE_SERVICE'))) out.push('NODE_SERVICE not found');
+  return out;
+}
+
+/** src/resource_provider/storage/disk_profile_utils.cpp, validate(DiskProfileMapping) and validate(VolumeCapability). */
+export function profileProblems(mapping: Json): string[] {
+  const out: string[] = [];
+  for (const [name, p] of Object.entries((mapping['profile_matrix'] as Record<string, Json> | undefined) ?? {})) {
+    const byType = p['csi_plugin_type_selector'] as Json | undefined;
+    const byProvider = p['resource_provider_selector'] as { resource_providers?: Json[] } | undefined;
+    if (!byType && !byProvider) out.push(`profile ${name}: no selector`);
+    if (byType && !byType['plugin_type']) out.push(`profile ${name}: 'plugin_type' is required`);
+    for (const rp of byProvider?.resource_providers ?? [])
+      if (!rp['type'] || !rp['name']) out.push(`profile ${name}: type and name are required`);
+    const cap = p['volume_capabilities'] as Json | undefined;
+    if (!cap) {
+      out.push(`profile ${name}: 'volume_capabilities' is required`);
+      continue;
+    }
+    const flags = ((cap['mount'] as Json | undefined)?.['mount_flags'] as string[] | undefined) ?? [];
+    if (flags.join('').length > 4096) out.push(`profile ${name}: mount_flags over 4 KB`);
+    const mode = (cap['access_mode'] as Json | undefined)?.['mode'];
+    if (mode === undefined || mode === 'UNKNOWN') out.push(`profile ${name}: 'access_mode.mode' is unknown or not set`);
+  }
+  return out;
+}
+
+/** src/slave/csi_server.cpp (CSIServer::create, extractServices): what the agent needs of a plugin config. */
+export function csiPluginProblems(info: Json): string[] {
+  const out: string[] = [];
+  const endpoints = (info['endpoints'] as Json[] | undefined) ?? [];
+  const containers = (info['containers'] as Json[] | undefined) ?? [];
+  // Without containers the server CHECKs that endpoints are given (the agent aborts otherwise).
+  if (containers.length === 0 && endpoints.length === 0) out.push('neither containers nor endpoints');
+  // v1_volume_manager.cpp: the services listed are required of the plugin at start-up, and the isolator
+  // publishes through NODE_SERVICE.
+  const services =
+    containers.length > 0 ? containers.flatMap((c) => c['services'] as string[]) : endpoints.map((e) => String(e['csi_service']));
+  if (!services.includes('NODE_SERVICE')) out.push('no NODE_SERVICE');
+  return out;
+}
+
+/** A task's Volume with a CSI source: include/mesos/v1/mesos.proto and the volume/csi isolator (1.11). */
+export function taskVolumeProblems(volume: Json, pluginTypes: string[]): string[] {
+  const source = volume['source'] as Json | undefined;
+  const csi = source?.['csi_volume'] as Json | undefined;
+  if (source?.['type'] !== 'CSI_VOLUME' || !csi) return ['source is not a CSI_VOLUME with csi_volume'];
+  const out: string[] = [];
+  // volume/csi/isolator.cpp: only pre-provisioned volumes (static_provisioning) are supported.
+  if (!csi['static_provisioning']) out.push('static_provisioning is required');
+  // csi_server.cpp publishVolume: an unknown plugin_name is "Invalid CSI plugin".
+  if (!pluginTypes.includes(String(csi['plugin_name'])))
+    out.push(`plugin_name ${String(csi['plugin_name'])} is not a configured plugin type`);
+  return out;
+}
+
+/** The flags of a flags file (comments and blank lines skipped). */
+export function parseFlags(text: string): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    if (line === '' || line.startsWith('#')) continue;
+    // stout's flags: --name=value, or a boolean as --name / --no-name.
+    const m = /^--((?:no-)?[a-z0-9_]+)(?:=(.*))?$/.exec(line);
+    if (!m) throw new Error(`not a --name=value flag: ${line}`);
+    if (m[2] !== undefined) flags.set(m[1]!, m[2]);
+    else if (m[1]!.startsWith('no-')) flags.set(m[1]!.slice(3), 'false');
+    else flags.set(m[1]!, 'true');
+  }
+  return flags;
+}
+
+/** Agent start-up rules for the flags a file sets. */
+export function agentFlagProblems(flags: Map<string, string>, docs: string): string[] {
+  const out: string[] = [];
+  const isolation = (flags.get('isolation') ?? '').split(',');
+  // src/slave/csi_server.cpp CSIServer::create: a CSI plugin config dir needs the volume/csi isolator.
+  if (flags.has('csi_plugin_config_dir') && !isolation.includes('volume/csi'))
+    out.push("--csi_plugin_config_dir without isolator 'volume/csi'");
+  // volume/csi/isolator.cpp and docker/volume/isolator.cpp: both need the filesystem/linux isolator.
+  for (const i of ['volume/csi', 'docker/volume'])
+    if (isolation.includes(i) && !isolation.includes('filesystem/linux')) out.push(`${i} needs filesystem/linux`);
+  // A missing directory stops (csi_server.cpp) or aborts (resource_provider/daemon.cpp) the agent: the
+  // guide must say how to create each one the file names (the project's rule for its docs).
+  for (const dir of ['csi_plugin_config_dir', 'resource_provider_config_dir']) {
+    const path = flags.get(dir);
+    if (path && !new RegExp(`mkdir -p [^\\n]*${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}(\\s|$)`, 'm').test(docs))
+      out.push(`no 'mkdir -p ${path}' in docs/*.md for --${dir}`);
+  }
+  return out;
+}
+
+/** Documents Mesos' parser must refuse, parsed in the same batch as the files. */
+const BAD_MESSAGES: { id: string; type: MesosMessage; json: string }[] = [
+  { id: 'typo', type: 'CSIPluginInfo', json: '{"type":"io.rexcsi.loop","endpoint":[]}' },
+  { id: 'readonly', type: 'Volume', json: read('examples/mesos/task-volume.json').replace('"volume_id"', '"readonly": true, "volume_id"') },
+  { id: 'mode', type: 'DiskProfileMapping', json: '{"profile_matrix":{"p":{"volume_capabilities":{"access_mode":{"mode":"RW"}}}}}' },
+  { id: 'required', type: 'ResourceProviderInfo', json: '{"type":"org.apache.mesos.rp.local.storage"}' },
 ];
 
-type Json = unknown;
-type Problems = string[];
+// --- the tests ---------------------------------------------------------------------------------------------
 
-const isObject = (x: Json): x is Record<string, Json> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const isStringMap = (x: Json): boolean => isObject(x) && Object.values(x).every((v) => typeof v === 'string');
+describe('examples/mesos parsed as Mesos 1.11 parses them', () => {
+  const jsonFiles = [...exampleFiles.filter((f) => f.endsWith('.json')), SIDECAR_PLUGIN_CONFIG];
+  const parsed = new Map<string, MesosResult>();
+  const message = (file: string): Json => {
+    const r = parsed.get(file)!;
+    if (!r.ok) throw new Error(`${file}: ${r.error}`);
+    return r.message;
+  };
+  const filesOf = (type: MesosMessage): string[] => jsonFiles.filter((f) => messageOf(f) === type);
+  const pluginTypes = (): string[] => [...filesOf('CSIPluginInfo')].map((f) => String(message(f)['type']));
 
-/** Fields not in `allowed` are typos Mesos' JSON->protobuf parsing would reject. */
-function onlyFields(x: Record<string, Json>, allowed: string[], where: string, out: Problems): void {
-  for (const k of Object.keys(x)) if (!allowed.includes(k)) out.push(`${where}: unknown field ${k}`);
-}
+  beforeAll(() => {
+    const requests = jsonFiles.flatMap((file) => {
+      const type = messageOf(file);
+      return type && type !== 'marathon' ? [{ id: file, type, json: read(file) }] : [];
+    });
+    for (const [id, r] of parseMesosMessages([...requests, ...BAD_MESSAGES])) parsed.set(id, r); // one JVM
+  }, 180_000);
 
-async function loadJson(file: string): Promise<Json> {
-  return JSON.parse(await readFile(join(DIR, file), 'utf8')) as Json;
-}
-
-/** CSIVolume.VolumeCapability (mesos.proto), as in disk profiles and static_provisioning. */
-export function checkVolumeCapability(x: Json, where: string, out: Problems, opts: { blockAllowed: boolean }): void {
-  if (!isObject(x)) return void out.push(`${where}: not an object`);
-  onlyFields(x, ['mount', 'block', 'access_mode'], where, out);
-  const kinds = ['mount', 'block'].filter((k) => k in x);
-  if (kinds.length !== 1) out.push(`${where}: exactly one of mount or block`);
-  if ('block' in x && !opts.blockAllowed) out.push(`${where}: BLOCK disks are unsupported by the storage local resource provider`);
-  const mount = x['mount'];
-  if (mount !== undefined) {
-    if (!isObject(mount)) out.push(`${where}.mount: not an object`);
-    else {
-      onlyFields(mount, ['fs_type', 'mount_flags'], `${where}.mount`, out);
-      if (mount['fs_type'] !== undefined && typeof mount['fs_type'] !== 'string') out.push(`${where}.mount.fs_type: not a string`);
-      if (
-        mount['mount_flags'] !== undefined &&
-        !(Array.isArray(mount['mount_flags']) && mount['mount_flags'].every((f) => typeof f === 'string'))
-      ) {
-        out.push(`${where}.mount.mount_flags: not a list of strings`);
-      }
+  it('every JSON file is one of the messages the agent reads, and parses strictly into it', () => {
+    for (const file of jsonFiles) {
+      const type = messageOf(file);
+      expect(type, `${file}: which Mesos message is it?`).toBeDefined();
+      if (type === 'marathon') continue;
+      const r = parsed.get(file)!;
+      expect(r.ok ? '' : r.error, file).toBe('');
     }
-  }
-  const am = x['access_mode'];
-  if (!isObject(am) || !ACCESS_MODES.includes(String(am['mode']))) out.push(`${where}.access_mode.mode: one of ${ACCESS_MODES.join(', ')}`);
-}
-
-/** The URI disk profile adaptor's document (uri_volume_profile.proto). */
-export function checkProfileDocument(x: Json): Problems {
-  const out: Problems = [];
-  if (!isObject(x) || !isObject(x['profile_matrix'])) return ['profile_matrix: missing'];
-  onlyFields(x, ['profile_matrix'], 'document', out);
-  for (const [name, p] of Object.entries(x['profile_matrix'])) {
-    const w = `profile ${name}`;
-    if (!isObject(p)) {
-      out.push(`${w}: not an object`);
-      continue;
-    }
-    onlyFields(p, ['csi_plugin_type_selector', 'resource_provider_selector', 'volume_capabilities', 'create_parameters'], w, out);
-    const selectors = ['csi_plugin_type_selector', 'resource_provider_selector'].filter((k) => k in p);
-    if (selectors.length !== 1) out.push(`${w}: exactly one selector`);
-    const sel = p['csi_plugin_type_selector'];
-    if (sel !== undefined && (!isObject(sel) || typeof sel['plugin_type'] !== 'string' || !JAVA_TYPE.test(sel['plugin_type']))) {
-      out.push(`${w}.csi_plugin_type_selector.plugin_type: a java-style type`);
-    }
-    checkVolumeCapability(p['volume_capabilities'], `${w}.volume_capabilities`, out, { blockAllowed: false });
-    if (p['create_parameters'] !== undefined && !isStringMap(p['create_parameters'])) out.push(`${w}.create_parameters: not a string map`);
-  }
-  return out;
-}
-
-/** A `--resource_provider_config_dir` file (ResourceProviderInfo with StorageLocalResourceProvider). */
-export function checkResourceProviderConfig(x: Json): Problems {
-  const out: Problems = [];
-  if (!isObject(x)) return ['not an object'];
-  onlyFields(x, ['type', 'name', 'default_reservations', 'storage'], 'provider', out);
-  if (x['type'] !== 'org.apache.mesos.rp.local.storage') out.push('type: org.apache.mesos.rp.local.storage');
-  if (typeof x['name'] !== 'string' || !/^[a-zA-Z0-9_.-]+$/.test(x['name'])) out.push('name: a plain name');
-  for (const [i, r] of ((x['default_reservations'] as Json[] | undefined) ?? []).entries()) {
-    if (!isObject(r) || !['DYNAMIC', 'STATIC'].includes(String(r['type'])) || typeof r['role'] !== 'string')
-      out.push(`default_reservations[${i}]: {type, role}`);
-  }
-  const storage = x['storage'];
-  if (!isObject(storage)) return [...out, 'storage: missing'];
-  onlyFields(storage, ['plugin', 'reconciliation_interval_seconds'], 'storage', out);
-  const interval = storage['reconciliation_interval_seconds'];
-  if (interval !== undefined && !(typeof interval === 'number' && interval > 0))
-    out.push('storage.reconciliation_interval_seconds: a positive number');
-  const plugin = storage['plugin'];
-  if (!isObject(plugin)) return [...out, 'storage.plugin: missing'];
-  onlyFields(plugin, ['type', 'name', 'containers'], 'storage.plugin', out);
-  if (typeof plugin['type'] !== 'string' || !JAVA_TYPE.test(plugin['type'])) out.push('storage.plugin.type: a java-style type');
-  if (typeof plugin['name'] !== 'string') out.push('storage.plugin.name: missing');
-  const containers = plugin['containers'];
-  if (!Array.isArray(containers) || containers.length === 0) return [...out, 'storage.plugin.containers: at least one'];
-  const services = new Set<string>();
-  for (const [i, c] of containers.entries()) {
-    const w = `storage.plugin.containers[${i}]`;
-    if (!isObject(c)) {
-      out.push(`${w}: not an object`);
-      continue;
-    }
-    onlyFields(c, ['services', 'command', 'container', 'resources'], w, out);
-    for (const s of (c['services'] as Json[] | undefined) ?? []) {
-      if (!CSI_SERVICES.includes(String(s))) out.push(`${w}.services: ${String(s)} is not a CSI service`);
-      services.add(String(s));
-    }
-    const cmd = c['command'];
-    if (!isObject(cmd) || typeof cmd['value'] !== 'string') out.push(`${w}.command.value: missing`);
-    else if (cmd['shell'] === false && !(Array.isArray(cmd['arguments']) && cmd['arguments'].length > 0))
-      out.push(`${w}.command.arguments: argv[0] first when shell is false`);
-    for (const [j, r] of ((c['resources'] as Json[] | undefined) ?? []).entries()) {
-      if (!isObject(r) || typeof r['name'] !== 'string' || r['type'] !== 'SCALAR' || !isObject(r['scalar']))
-        out.push(`${w}.resources[${j}]: {name, type: SCALAR, scalar}`);
-    }
-  }
-  // The SLRP needs both services, and Mesos fails unless GetPluginCapabilities has CONTROLLER_SERVICE.
-  for (const s of CSI_SERVICES) if (!services.has(s)) out.push(`storage.plugin.containers: no container provides ${s}`);
-  return out;
-}
-
-/** A `--csi_plugin_config_dir` file (CSIPluginInfo) for a plugin that runs on its own. */
-export function checkCsiPluginConfig(x: Json): Problems {
-  const out: Problems = [];
-  if (!isObject(x)) return ['not an object'];
-  onlyFields(x, ['type', 'name', 'endpoints', 'containers', 'target_path_root', 'target_path_exists'], 'plugin', out);
-  if (typeof x['type'] !== 'string' || !JAVA_TYPE.test(x['type'])) out.push('type: a java-style type');
-  const endpoints = x['endpoints'];
-  if (!Array.isArray(endpoints) || endpoints.length === 0) out.push('endpoints: at least one (or containers for a plugin Mesos launches)');
-  else {
-    for (const [i, e] of endpoints.entries()) {
-      if (
-        !isObject(e) ||
-        !CSI_SERVICES.includes(String(e['csi_service'])) ||
-        typeof e['endpoint'] !== 'string' ||
-        !e['endpoint'].startsWith('unix:///')
-      ) {
-        out.push(`endpoints[${i}]: {csi_service, endpoint: unix:///...}`);
-      }
-    }
-    if (!endpoints.some((e) => isObject(e) && e['csi_service'] === 'NODE_SERVICE'))
-      out.push('endpoints: the volume/csi isolator needs NODE_SERVICE');
-  }
-  if (typeof x['target_path_root'] !== 'string' || !x['target_path_root'].startsWith('/')) out.push('target_path_root: an absolute path');
-  if (x['target_path_exists'] !== undefined && typeof x['target_path_exists'] !== 'boolean') out.push('target_path_exists: a boolean');
-  return out;
-}
-
-/** Volume (mesos.proto) of a task, source CSI_VOLUME with static provisioning. */
-export function checkTaskVolume(x: Json, pluginTypes: string[]): Problems {
-  const out: Problems = [];
-  if (!isObject(x)) return ['not an object'];
-  if (!['RW', 'RO'].includes(String(x['mode']))) out.push('mode: RW or RO');
-  if (typeof x['container_path'] !== 'string') out.push('container_path: missing');
-  const src = x['source'];
-  if (!isObject(src) || src['type'] !== 'CSI_VOLUME' || !isObject(src['csi_volume']))
-    return [...out, 'source: {type: CSI_VOLUME, csi_volume}'];
-  const csi = src['csi_volume'];
-  if (!pluginTypes.includes(String(csi['plugin_name'])))
-    out.push(`source.csi_volume.plugin_name: one of the configured plugin types (${pluginTypes.join(', ')})`);
-  const sp = csi['static_provisioning'];
-  if (!isObject(sp) || typeof sp['volume_id'] !== 'string') return [...out, 'source.csi_volume.static_provisioning.volume_id: missing'];
-  onlyFields(
-    sp,
-    ['volume_id', 'volume_capability', 'readonly', 'volume_context', 'node_stage_secrets', 'node_publish_secrets'],
-    'static_provisioning',
-    out,
-  );
-  checkVolumeCapability(sp['volume_capability'], 'static_provisioning.volume_capability', out, { blockAllowed: true });
-  return out;
-}
-
-/** A Marathon app with a CSI external volume (Marathon 1.9+, `provider: csi`). */
-export function checkMarathonApp(x: Json, pluginTypes: string[]): Problems {
-  const out: Problems = [];
-  if (!isObject(x) || typeof x['id'] !== 'string') return ['id: missing'];
-  const container = x['container'];
-  if (!isObject(container) || container['type'] !== 'MESOS')
-    return [...out, 'container.type: MESOS (CSI volumes need the Mesos containerizer)'];
-  const volumes = (container['volumes'] as Json[] | undefined) ?? [];
-  const csi = volumes.filter((v) => isObject(v) && isObject(v['external']) && v['external']['provider'] === 'csi');
-  if (csi.length === 0) out.push('container.volumes: no external volume with provider csi');
-  for (const v of csi as Record<string, Record<string, Json>>[]) {
-    const ext = v['external']!;
-    if (typeof v['containerPath'] !== 'string') out.push('containerPath: missing');
-    if (!['RW', 'RO'].includes(String(v['mode']).toUpperCase())) out.push('mode: RW or RO');
-    if (typeof ext['name'] !== 'string') out.push('external.name: the volume id');
-    const o = ext['options'];
-    if (!isObject(o) || !pluginTypes.includes(String(o['pluginName'])))
-      out.push(`external.options.pluginName: one of ${pluginTypes.join(', ')}`);
-    const cap = isObject(o) ? o['capability'] : undefined;
-    if (!isObject(cap) || !['mount', 'block'].includes(String(cap['accessType'])) || !ACCESS_MODES.includes(String(cap['accessMode']))) {
-      out.push('external.options.capability: {accessType, accessMode}');
-    }
-  }
-  return out;
-}
-
-describe('examples/mesos', () => {
-  it('disk-profiles.json is a URI disk profile document with a profile for every backend', async () => {
-    const doc = await loadJson('disk-profiles.json');
-    expect(checkProfileDocument(doc)).toEqual([]);
-    const types = Object.values(
-      (doc as { profile_matrix: Record<string, { csi_plugin_type_selector: { plugin_type: string } }> }).profile_matrix,
-    ).map((p) => p.csi_plugin_type_selector.plugin_type);
-    for (const b of BACKENDS) expect(types, b).toContain(`io.rexcsi.${b}`);
+    for (const type of ['ResourceProviderInfo', 'CSIPluginInfo', 'DiskProfileMapping', 'Modules', 'Volume'] as const)
+      expect(filesOf(type).length, type).toBeGreaterThan(0);
   });
 
-  it('each resource provider config has the SLRP shape and a rexcsi command line the plugin accepts', async () => {
-    const files = await readdir(join(DIR, 'resource-providers'));
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) {
-      const rp = (await loadJson(join('resource-providers', file))) as {
-        storage: { plugin: { type: string; containers: { command: { arguments: string[] } }[] } };
-      };
-      expect(checkResourceProviderConfig(rp), file).toEqual([]);
-      const argv = rp.storage.plugin.containers[0]!.command.arguments;
-      expect(argv.slice(0, 2), file).toEqual(['rexcsi', 'serve']);
+  it('resource providers pass the storage local resource provider validation and start rexcsi with a command line it accepts', () => {
+    for (const file of filesOf('ResourceProviderInfo')) {
+      const rp = message(file);
+      expect(slrpProblems(rp), file).toEqual([]);
+      const plugin = (rp['storage'] as Json)['plugin'] as { type: string; containers: { command: { arguments: string[] } }[] };
+      const argv = plugin.containers[0]!.command.arguments;
+      expect(argv.slice(0, 2), file).toEqual(['rexcsi', 'serve']); // shell: false, so argv[0] comes first
       const backend = argv[argv.indexOf('--backend') + 1]!;
-      expect(rp.storage.plugin.type, file).toBe(`io.rexcsi.${backend}`);
-      // Parsed by the plugin's own parser with the environment Mesos gives the container.
-      if (findBackend(backend)) {
-        const config = parseServeConfig(argv.slice(2), {
-          CSI_ENDPOINT: 'unix:///tmp/mesos-csi-XXXXXX/endpoint.sock',
-          MESOS_AGENT_ID: 'agent-S1',
-        });
-        expect(config.nodeId, file).toBe('agent-S1');
-        expect(config.socketPath, file).toBe('/tmp/mesos-csi-XXXXXX/endpoint.sock');
-      } else {
-        // A backend being written on another branch; its options are parsed once it is registered.
-        expect(BACKENDS, file).toContain(backend);
+      expect(plugin.type, file).toBe(`io.rexcsi.${backend}`);
+      if (!findBackend(backend)) throw new Error(`${file}: no backend ${backend}`);
+      // Mesos starts the plugin container with CSI_ENDPOINT and MESOS_AGENT_ID.
+      const config = parseServeConfig(argv.slice(2), { CSI_ENDPOINT: 'unix:///tmp/mesos-csi-XXXXXX/endpoint.sock', MESOS_AGENT_ID: 'S1' });
+      expect(config.socketPath, file).toBe('/tmp/mesos-csi-XXXXXX/endpoint.sock');
+      if (backend !== 'ebs') expect(config.nodeId, file).toBe('S1'); // ebs: the EC2 instance id
+    }
+  });
+
+  it('the disk profile document passes the adaptor validation and has a profile for every backend, BLOCK included', () => {
+    const [file] = filesOf('DiskProfileMapping');
+    const doc = message(file!);
+    expect(profileProblems(doc)).toEqual([]);
+    const profiles = Object.values(doc['profile_matrix'] as Record<string, Json>);
+    const types = profiles.map((p) => (p['csi_plugin_type_selector'] as Json)['plugin_type']);
+    for (const b of BACKENDS) expect(types, b).toContain(`io.rexcsi.${b}`);
+    // The SLRP creates BLOCK disks too (only persistent volumes on them are unsupported).
+    expect(profiles.some((p) => (p['volume_capabilities'] as Json)['block'] !== undefined)).toBe(true);
+  });
+
+  it('CSI plugin configs for external volumes are node-only and name the socket their systemd unit serves', () => {
+    const types = new Set<string>();
+    for (const file of filesOf('CSIPluginInfo')) {
+      const info = message(file);
+      expect(csiPluginProblems(info), file).toEqual([]);
+      // csi_server.cpp: a second config of the same type is skipped.
+      expect(types.has(String(info['type'])), `${file}: duplicate type`).toBe(false);
+      types.add(String(info['type']));
+      const endpoints = info['endpoints'] as { csi_service: string; endpoint: string }[];
+      // The project's rule: the isolator uses only the node service, and a listed CONTROLLER_SERVICE would
+      // make the agent's start-up depend on the plugin reporting one.
+      expect(
+        endpoints.map((e) => e.csi_service),
+        file,
+      ).toEqual(['NODE_SERVICE']);
+      const unitFile = file === SIDECAR_PLUGIN_CONFIG ? 'packaging/systemd/rexcsi-node.service' : 'examples/mesos/rexcsi-node@.service';
+      const unit = read(unitFile);
+      const template = /^Environment=CSI_ENDPOINT=(\S+)$/m.exec(unit)?.[1];
+      const backend = String(info['type']).replace(/^io\.rexcsi\./, '');
+      expect(BACKENDS, file).toContain(backend);
+      expect(endpoints[0]!.endpoint, file).toBe(template?.replace('%i', backend));
+    }
+  });
+
+  it('modules.json loads the URI disk profile adaptor from a default build (--prefix=/usr/local) with its uri', () => {
+    const [file] = filesOf('Modules');
+    const libraries = message(file!)['libraries'] as {
+      file: string;
+      modules: { name: string; parameters: { key: string; value: string }[] }[];
+    }[];
+    const lib = libraries.find((l) => l.modules.some((m) => m.name === 'org_apache_mesos_UriDiskProfileAdaptor'))!;
+    expect(lib.file).toBe('/usr/local/lib/mesos/modules/liburi_disk_profile_adaptor.so');
+    const params = new Map(lib.modules[0]!.parameters.map((p) => [p.key, p.value]));
+    // uri_disk_profile_adaptor.hpp: 'uri' is required (file:// or http(s)://).
+    expect(params.get('uri')).toMatch(/^(file|https?):\/\//);
+  });
+
+  it('task-volume.json names a configured plugin with static provisioning, and marathon-app.json does too', () => {
+    const [file] = filesOf('Volume');
+    expect(taskVolumeProblems(message(file!), pluginTypes())).toEqual([]);
+    const app = JSON.parse(read('examples/mesos/marathon-app.json')) as {
+      container: { type: string; volumes: { external?: { provider: string; options: { pluginName: string } } }[] };
+    };
+    expect(app.container.type).toBe('MESOS'); // CSI volumes need the Mesos containerizer
+    const csi = app.container.volumes.filter((v) => v.external?.provider === 'csi');
+    expect(csi.length).toBeGreaterThan(0);
+    for (const v of csi) expect(pluginTypes()).toContain(v.external!.options.pluginName);
+  });
+
+  it('the checker refuses what Mesos refuses, and unknown fields (stricter than the agent)', () => {
+    const refusal = (id: string): string => {
+      const r = parsed.get(id)!;
+      return r.ok ? 'accepted' : r.error;
+    };
+    expect(refusal('typo')).toContain('Cannot find field: endpoint');
+    expect(refusal('readonly')).toContain('Cannot find field: readonly'); // not in the 1.11 proto
+    expect(refusal('mode')).toContain('Invalid enum value: RW');
+    expect(refusal('required')).toContain('missing required fields: name');
+    const rp = (name: string, services: string[]): Json => ({
+      type: 'org.apache.mesos.rp.local.storage',
+      name,
+      storage: { plugin: { type: 'io.rexcsi.loop', name, containers: [{ services }] } },
+    });
+    expect(slrpProblems(rp('rexcsi-loop', ['NODE_SERVICE']))).toEqual([
+      "name 'rexcsi-loop' is not letters, digits and _ only",
+      "plugin type 'io.rexcsi.loop' and name 'rexcsi-loop' do not follow Java package naming",
+    ]);
+    expect(slrpProblems(rp('rexcsi_loop', ['NODE_SERVICE']))).toEqual([]); // CONTROLLER_SERVICE is not required
+    expect(slrpProblems(rp('rexcsi_loop', ['CONTROLLER_SERVICE']))).toEqual(['NODE_SERVICE not found']);
+    expect(
+      profileProblems({ profile_matrix: { p: { csi_plugin_type_selector: { plugin_type: 'x' }, volume_capabilities: { block: {} } } } }),
+    ).toEqual(["profile p: 'access_mode.mode' is unknown or not set"]);
+    expect([...parseFlags('# c\n--work_dir=/w\n--hostname_lookup\n--no-systemd_enable_support\n')]).toEqual([
+      ['work_dir', '/w'],
+      ['hostname_lookup', 'true'],
+      ['systemd_enable_support', 'false'],
+    ]);
+    expect(agentFlagProblems(new Map([['csi_plugin_config_dir', '/x']]), '')).toEqual([
+      "--csi_plugin_config_dir without isolator 'volume/csi'",
+      "no 'mkdir -p /x' in docs/*.md for --csi_plugin_config_dir",
+    ]);
+  });
+});
+
+describe('examples/mesos/*.flags', () => {
+  const flagFiles = exampleFiles.filter((f) => f.endsWith('.flags'));
+  const docs = readdirSync(join(REPO_ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => read(join('docs', f)))
+    .join('\n');
+
+  it('each flags file passes the agent start-up rules, and its modules and adaptor are shipped', () => {
+    expect(flagFiles.length).toBeGreaterThan(0);
+    for (const file of flagFiles) {
+      const flags = parseFlags(read(file));
+      expect(agentFlagProblems(flags, docs), file).toEqual([]);
+      const modules = flags.get('modules');
+      if (modules) {
+        // The guide copies examples/mesos/<basename> there.
+        const shipped = `examples/mesos/${modules.slice(modules.lastIndexOf('/') + 1)}`;
+        expect(exampleFiles, `${file}: --modules ${modules}`).toContain(shipped);
+        const adaptor = flags.get('disk_profile_adaptor');
+        if (adaptor) expect(read(shipped), `${file}: ${adaptor} in ${shipped}`).toContain(`"name": "${adaptor}"`);
       }
     }
   });
 
-  it('each CSI plugin config for external volumes names a rexcsi socket the systemd unit serves', async () => {
-    const unit = await readFile(join(DIR, 'rexcsi-node@.service'), 'utf8');
-    const endpointTemplate = /^Environment=CSI_ENDPOINT=(.+)$/m.exec(unit)?.[1];
-    expect(endpointTemplate).toBeDefined();
-    expect(unit).toMatch(/^ExecStart=\S*rexcsi serve --backend %i( |$)/m);
-    const files = await readdir(join(DIR, 'csi-plugins'));
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) {
-      const cfg = (await loadJson(join('csi-plugins', file))) as { type: string; endpoints: { endpoint: string }[] };
-      expect(checkCsiPluginConfig(cfg), file).toEqual([]);
-      const backend = cfg.type.replace(/^io\.rexcsi\./, '');
-      expect(BACKENDS, file).toContain(backend);
-      for (const e of cfg.endpoints) expect(e.endpoint, file).toBe(endpointTemplate!.replace('%i', backend));
-    }
+  it('the two modes come as separate files, so neither makes the other mode its directory mandatory', () => {
+    const sets = flagFiles.map((f) => parseFlags(read(f)));
+    expect(sets.some((s) => s.has('resource_provider_config_dir') && !s.has('csi_plugin_config_dir'))).toBe(true);
+    expect(sets.some((s) => s.has('csi_plugin_config_dir') && !s.has('resource_provider_config_dir'))).toBe(true);
   });
 
-  it('agent.flags enables the volume/csi isolator, both config dirs and the URI disk profile adaptor module', async () => {
-    const flags = Object.fromEntries(
-      (await readFile(join(DIR, 'agent.flags'), 'utf8'))
-        .split('\n')
-        .filter((l) => l.startsWith('--'))
-        .map((l) => [l.slice(2, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-    );
-    expect(flags['isolation']!.split(',')).toEqual(expect.arrayContaining(['filesystem/linux', 'volume/csi']));
-    expect(flags['csi_plugin_config_dir']).toMatch(/^\//);
-    expect(flags['resource_provider_config_dir']).toMatch(/^\//);
-    expect(flags['disk_profile_adaptor']).toBe('org_apache_mesos_UriDiskProfileAdaptor');
-    expect(flags['modules']).toMatch(/^file:\/\/\/.*modules\.json$/);
-    const modules = (await loadJson('modules.json')) as {
-      libraries: { file: string; modules: { name: string; parameters: { key: string; value: string }[] }[] }[];
-    };
-    const adaptor = modules.libraries.flatMap((l) => l.modules).find((m) => m.name === flags['disk_profile_adaptor']);
-    expect(adaptor).toBeDefined();
-    expect(adaptor!.parameters.map((p) => p.key).sort()).toEqual(['poll_interval', 'uri']);
-    expect(adaptor!.parameters.find((p) => p.key === 'uri')!.value).toMatch(/^(file|https?):\/\//);
-  });
-
-  it('task-volume.json and marathon-app.json name a configured plugin and a valid capability', async () => {
-    const types = await Promise.all(
-      (await readdir(join(DIR, 'csi-plugins'))).map(async (f) => ((await loadJson(join('csi-plugins', f))) as { type: string }).type),
-    );
-    expect(checkTaskVolume(await loadJson('task-volume.json'), types)).toEqual([]);
-    expect(checkMarathonApp(await loadJson('marathon-app.json'), types)).toEqual([]);
-  });
-
-  it('the checkers catch what Mesos would reject', () => {
-    expect(
-      checkProfileDocument({
-        profile_matrix: {
-          p: {
-            csi_plugin_type_selector: { plugin_type: 'io.rexcsi.loop' },
-            volume_capabilities: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
-          },
-        },
-      }),
-    ).toEqual(['profile p.volume_capabilities: BLOCK disks are unsupported by the storage local resource provider']);
-    expect(checkProfileDocument({ profile_matrix: { p: { volume_capability: {} } } })).toContain(
-      'profile p: unknown field volume_capability',
-    );
-    expect(
-      checkResourceProviderConfig({
-        type: 'org.apache.mesos.rp.local.storage',
-        name: 'x',
-        storage: { plugin: { type: 'io.rexcsi.loop', name: 'x', containers: [{ services: ['NODE_SERVICE'], command: { value: 'x' } }] } },
-      }),
-    ).toEqual(['storage.plugin.containers: no container provides CONTROLLER_SERVICE']);
-    expect(
-      checkCsiPluginConfig({
-        type: 'io.rexcsi.ebs',
-        endpoints: [{ csi_service: 'NODE_SERVICE', endpoint: 'tcp://x' }],
-        target_path_root: '/x',
-      }),
-    ).toEqual(['endpoints[0]: {csi_service, endpoint: unix:///...}']);
-    expect(
-      checkTaskVolume(
-        {
-          mode: 'RW',
-          container_path: 'd',
-          source: {
-            type: 'CSI_VOLUME',
-            csi_volume: {
-              plugin_name: 'other',
-              static_provisioning: { volume_id: 'v', volume_capability: { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } },
-            },
-          },
-        },
-        ['io.rexcsi.ebs'],
-      ),
-    ).toEqual(['source.csi_volume.plugin_name: one of the configured plugin types (io.rexcsi.ebs)']);
+  it('no file or guide asks for --enable-grpc (removed in Mesos 1.7: gRPC is always built)', () => {
+    for (const file of [...exampleFiles, 'docs/mesos.md']) expect(read(file), file).not.toContain('enable-grpc');
   });
 });

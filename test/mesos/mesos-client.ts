@@ -1,5 +1,5 @@
 // A client that calls a CSI plugin exactly as an Apache Mesos agent does (Mesos 1.6 to 1.11; the facts are
-// in ../shared/mesos.md and come from src/csi/v0_volume_manager.cpp, v1_volume_manager.cpp, paths.cpp and
+// in docs/mesos.md and come from Mesos' own src/csi/v0_volume_manager.cpp, v1_volume_manager.cpp, paths.cpp and
 // the storage local resource provider). No Mesos agent can run here (no package, no container engine), so
 // the tests replay its calls, its paths, its deadlines, its retries and the checks it makes on the answers;
 // a check Mesos makes that fails here throws MesosFailure, as the agent would fail the operation.
@@ -14,10 +14,10 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { csiClients, isServiceError, promisify, type CsiClients, type PromiseClient } from '../helpers/client.js';
 import { mountsUnder } from '../helpers/tmp.js';
-import { csiProtoV0 } from '../../src/csi/v0/proto.js';
-import type { ProtoGrpcType as V0Proto } from '../../src/csi/gen-v0/csi.js';
+import { csiProtoV0 } from '../../src/v0/proto.js';
+import type { ProtoGrpcType as V0Proto } from '../../src/v0/gen/csi.js';
 import type { VolumeCapability as V1Capability } from '../../src/csi/gen/csi/v1/VolumeCapability.js';
-import type { VolumeCapability as V0Capability } from '../../src/csi/gen-v0/csi/v0/VolumeCapability.js';
+import type { VolumeCapability as V0Capability } from '../../src/v0/gen/csi/v0/VolumeCapability.js';
 import { capabilityKey, type DiskProfile, type ProfileCapability } from './profiles.js';
 
 export type CsiVersion = 'v1' | 'v0';

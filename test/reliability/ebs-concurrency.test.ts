@@ -1,20 +1,33 @@
-// Concurrency on the ebs backend (moto_server; the attach simulator of test/helpers/ebs-sim.ts is the
-// simulated part): 8 clients run 60 mixed controller operations (CreateVolume, ControllerPublish/Unpublish,
+// Concurrency on the ebs backend's controller path (moto_server; the attach simulator of test/helpers/ebs-sim.ts
+// is the simulated part), on the driver and checks of mixed-load.ts (concurrency.test.ts runs the node path on
+// every backend, ebs included): 8 clients run 60 mixed controller operations (CreateVolume, ControllerPublish/Unpublish,
 // DeleteVolume, ListVolumes, ControllerGetVolume) on 10 volumes, with identical twins in flight together and
 // conflicting requests on a busy volume; the backend is slowed at its fault points so requests meet. Invariants
 // as for the loop backend (concurrency.test.ts): twins get the same answer, a conflicting request on a volume
 // whose operation is still running gets ABORTED, nothing is INTERNAL or UNKNOWN, and the final state is what
 // the successful calls made. Plus what EC2 makes easy to get wrong: never two EC2 volumes for a name (moto
 // ignores ClientToken, so only the plugin prevents it), never two attachments of a volume; nothing leaks.
+// The load runs once (beforeAll); each property is its own test.
 import { DescribeVolumesCommand, type Volume } from '@aws-sdk/client-ec2';
 import { status } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { csiClients, grpcCodeName, isServiceError, type CsiClients } from '../helpers/client.js';
+import { csiClients, isServiceError, type CsiClients } from '../helpers/client.js';
 import { GiB, startEbsWorld, type EbsWorld } from '../helpers/ebs.js';
 import type { PluginProcess } from '../helpers/plugin.js';
 import { mountCapability } from '../helpers/volumes.js';
-import { runMixedLoad, type LoadOp } from './mixed-load.js';
+import {
+  allowedEndStates,
+  conflictOutcomes,
+  history,
+  internalFailures,
+  overlappingTwins,
+  runMixedLoad,
+  twinAnswers,
+  type LoadOp,
+  type LoadResult,
+  type TimedOutcome,
+} from './mixed-load.js';
 
 const CLIENTS = 8;
 const OPERATIONS = 60;
@@ -28,23 +41,16 @@ const DELAYS = [
   'ebs.delete.after-delete-volume:100',
 ].join(',');
 
-const KINDS = ['create', 'publish', 'unpublish', 'delete', 'list', 'get'] as const;
-type Kind = (typeof KINDS)[number];
+type Kind = 'create' | 'publish' | 'unpublish' | 'delete' | 'list' | 'get';
 type VolState = 'absent' | 'created' | 'published';
 const AFTER: Partial<Record<Kind, VolState>> = { create: 'created', publish: 'published', unpublish: 'created', delete: 'absent' };
 const NO_VOLUME = 'vol-00000000000000000';
 
 type Op = LoadOp<Kind>;
 
-interface Outcome {
-  kind: Kind;
-  volume: number;
+interface Outcome extends TimedOutcome<Kind> {
   /** the volume id the request named (CreateVolume: the one it answered with) */
   id: string;
-  code: number;
-  answer: string;
-  start: number;
-  end: number;
 }
 
 let world: EbsWorld;
@@ -120,6 +126,7 @@ async function timed(c: CsiClients, kind: Kind, v: number): Promise<Outcome> {
 
 /** A name's state replayed from the successful calls: a call on a volume id the name no longer has changes nothing. */
 function replay(calls: Outcome[], first: { state: VolState; id: string }): VolState {
+  // calls come in the order they finished (allowedEndStates)
   let { state, id } = first;
   for (const o of calls) {
     if (o.kind === 'create') {
@@ -134,9 +141,13 @@ function replay(calls: Outcome[], first: { state: VolState; id: string }): VolSt
   return state;
 }
 
-describe('ebs concurrency (moto_server)', () => {
-  it(`${CLIENTS} clients, ${OPERATIONS} mixed operations on ${VOLUMES} volumes: joined twins, ABORTED conflicts, one EC2 volume per name`, async () => {
-    const initial = new Map<number, { state: VolState; id: string }>();
+const initial = new Map<number, { state: VolState; id: string }>();
+let load: LoadResult<Outcome>;
+/** EC2's volumes after the load, once the simulator caught up */
+let volumes: Volume[];
+
+describe('ebs concurrency, controller path (moto_server, attach SIMULATED)', () => {
+  beforeAll(async () => {
     for (let v = 0; v < VOLUMES; v++) {
       const id = (
         await clients[0]!.controller.CreateVolume({ name: name(v), capacity_range: { required_bytes: GiB }, volume_capabilities: [cap] })
@@ -154,63 +165,67 @@ describe('ebs concurrency (moto_server)', () => {
       }),
       { numRuns: OPERATIONS, seed: SEED },
     );
-    const { outcomes, twins, conflicts, requests, maxInFlight } = await runMixedLoad(clients, ops, timed);
-
-    const bad = outcomes.filter((o) => o.code === status.INTERNAL || o.code === status.UNKNOWN || o.code === status.DEADLINE_EXCEEDED);
-    expect(bad.map((o) => `${o.kind} v${o.volume}: ${grpcCodeName(o.code)} ${o.answer}`)).toEqual([]);
-
-    // Twins that overlapped (and named the same volume) got the same answer: the second joined the first.
-    const overlapping = twins.filter(
-      ([a, b]) => a.start < b.end && b.start < a.end && a.kind !== 'list' && a.kind !== 'get' && (a.kind === 'create' || a.id === b.id),
-    );
-    for (const [a, b] of overlapping)
-      expect({ code: grpcCodeName(b.code), answer: b.answer }).toEqual({ code: grpcCodeName(a.code), answer: a.answer });
-    expect(overlapping.length).toBeGreaterThan(0);
-
-    // A different request on the same volume, answered well before the first finished, met it running: ABORTED.
-    const locked = new Set<Kind>(['publish', 'unpublish', 'delete']);
-    let abortedSeen = 0;
-    for (const [first, second] of conflicts) {
-      const sameKey =
-        (first.kind === 'create' && second.kind === 'create') ||
-        (locked.has(first.kind) && locked.has(second.kind) && first.id === second.id);
-      if (!sameKey || first.kind === second.kind || first.code === status.NOT_FOUND) continue;
-      if (second.end + 20 < first.end) {
-        expect(grpcCodeName(second.code), `${first.kind} then ${second.kind} on v${first.volume}: ${second.answer}`).toBe('ABORTED');
-      }
-      if (second.code === status.ABORTED) abortedSeen++;
-    }
-    expect(abortedSeen).toBeGreaterThan(0);
-
-    // EC2 holds at most one volume per name, attached at most once; its state is what the successful calls made.
+    load = await runMixedLoad(clients, ops, timed);
     await world.sim.sync();
-    const volumes = await allVolumes();
+    volumes = await allVolumes();
+    console.log(
+      `ebs concurrency: ${JSON.stringify({ requests: load.requests, twins: load.twins.length, conflicts: load.conflicts.length, maxInFlight: load.maxInFlight })}`,
+    );
+  }, 600_000);
+
+  it(`sends ${OPERATIONS} mixed controller operations from ${CLIENTS} clients, all of them in flight at once at some point`, () => {
+    expect(load.requests).toBeGreaterThanOrEqual(OPERATIONS);
+    expect(load.maxInFlight).toBeGreaterThanOrEqual(CLIENTS);
+  });
+
+  it('answers no request INTERNAL, UNKNOWN or DEADLINE_EXCEEDED', () => {
+    expect(internalFailures(load.outcomes)).toEqual([]);
+  });
+
+  it('gives twins in flight together (naming the same volume) one answer: the second joined the first', () => {
+    const pairs = overlappingTwins(load.twins, (a, b) => a.kind !== 'list' && a.kind !== 'get' && (a.kind === 'create' || a.id === b.id));
+    expect(pairs.length).toBeGreaterThan(0);
+    for (const { first, second } of twinAnswers(pairs)) expect(second).toBe(first);
+  });
+
+  it('answers a different request on a busy volume ABORTED', () => {
+    const locked = new Set<Kind>(['publish', 'unpublish', 'delete']);
+    const sameKey = (a: Outcome, b: Outcome) =>
+      (a.kind === 'create' && b.kind === 'create') || (locked.has(a.kind) && locked.has(b.kind) && a.id === b.id);
+    const { notAborted, aborted } = conflictOutcomes(load.conflicts, sameKey);
+    expect(notAborted).toEqual([]);
+    expect(aborted).toBeGreaterThan(0);
+  });
+
+  it('never holds two EC2 volumes for a name, nor attaches one twice, nor makes a volume of another name', () => {
     for (let v = 0; v < VOLUMES; v++) {
       const mine = volumes.filter((x) => nameOf(x) === name(v));
       expect(
         mine.map((x) => x.VolumeId),
         `EC2 volumes named ${name(v)}: never two`,
       ).toEqual(mine.slice(0, 1).map((x) => x.VolumeId));
-      const attachments = (mine[0]?.Attachments ?? []).filter((a) => a.State !== 'detached');
-      expect(attachments.length).toBeLessThanOrEqual(1);
-      const observed: VolState =
-        mine.length === 0
-          ? 'absent'
-          : attachments.some((a) => a.InstanceId === world.instanceId && a.State === 'attached')
-            ? 'published'
-            : 'created';
-      expect(world.sim.deviceOf(mine[0]?.VolumeId ?? NO_VOLUME) !== undefined).toBe(observed === 'published');
-
-      const changes = outcomes.filter((o) => o.volume === v && o.code === status.OK && AFTER[o.kind]).sort((a, b) => a.end - b.end);
-      const allowed = new Set<VolState>([replay(changes, initial.get(v)!)]);
-      const [prev, last] = changes.slice(-2);
-      if (prev && last && prev.end > last.start) allowed.add(replay([...changes.slice(0, -2), last, prev], initial.get(v)!));
-      const history = outcomes.filter((o) => o.volume === v).map((o) => `${o.kind}(${o.id}):${grpcCodeName(o.code)}`);
-      expect([...allowed], `volume v${v} after ${history.join(' ')}`).toContain(observed);
+      expect((mine[0]?.Attachments ?? []).filter((a) => a.State !== 'detached').length).toBeLessThanOrEqual(1);
     }
     expect(volumes.filter((x) => !(nameOf(x) ?? '').startsWith('conc-ebs-')).map((x) => x.VolumeId)).toEqual([]);
+  });
 
-    // Everything comes down: no EC2 volume, attachment or loop device left.
+  it('leaves every volume as its successful calls made it, in EC2 and on the node', () => {
+    for (let v = 0; v < VOLUMES; v++) {
+      const mine = volumes.find((x) => nameOf(x) === name(v));
+      const attachments = (mine?.Attachments ?? []).filter((a) => a.State !== 'detached');
+      const observed: VolState = !mine
+        ? 'absent'
+        : attachments.some((a) => a.InstanceId === world.instanceId && a.State === 'attached')
+          ? 'published'
+          : 'created';
+      expect(world.sim.deviceOf(mine?.VolumeId ?? NO_VOLUME) !== undefined).toBe(observed === 'published');
+      const changes = load.outcomes.filter((o) => o.volume === v && o.code === status.OK && AFTER[o.kind]);
+      const allowed = allowedEndStates(changes, (calls) => replay(calls, initial.get(v)!));
+      expect(allowed, `volume v${v} after ${history(load.outcomes, v, (o) => `(${(o as Outcome).id})`)}`).toContain(observed);
+    }
+  });
+
+  it('comes down cleanly: no EC2 volume, attachment or loop device left', async () => {
     const c = clients[0]!;
     for (const x of volumes) {
       await c.controller.ControllerUnpublishVolume({ volume_id: x.VolumeId!, node_id: world.instanceId });
@@ -219,17 +234,5 @@ describe('ebs concurrency (moto_server)', () => {
     await world.sim.sync();
     expect(await allVolumes()).toEqual([]);
     for (const x of volumes) expect(world.sim.deviceOf(x.VolumeId!)).toBeUndefined();
-
-    const summary = {
-      requests,
-      twins: twins.length,
-      overlappingTwins: overlapping.length,
-      conflicts: conflicts.length,
-      aborted: abortedSeen,
-      maxInFlight,
-    };
-    console.log(`ebs concurrency: ${JSON.stringify(summary)}`);
-    expect(requests).toBeGreaterThanOrEqual(OPERATIONS);
-    expect(maxInFlight).toBeGreaterThanOrEqual(CLIENTS);
   });
 });

@@ -1,6 +1,7 @@
-// The driver both concurrency suites share: clients take operations off one list; a 'single' is sent
+// The driver (and the checks) both concurrency suites share: clients take operations off one list; a 'single' is sent
 // alone, a 'twin' by two clients at once, a 'conflict' as one request and a different one on the same
 // volume 40 ms later. It records every answer, the pairs, how many requests went and the most in flight.
+import { status } from '@grpc/grpc-js';
 
 export interface LoadOp<K> {
   kind: K;
@@ -56,4 +57,75 @@ export async function runMixedLoad<C, K, O>(
     }),
   );
   return result;
+}
+
+// ---- the checks both concurrency suites make on what the load answered
+
+/** One answered request, timed (performance.now()). */
+export interface TimedOutcome<K> {
+  kind: K;
+  volume: number;
+  code: status;
+  answer: string;
+  start: number;
+  end: number;
+}
+
+const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(status).map(([k, v]) => [v, k]));
+const codeName = (c: status) => CODE_NAMES[c] ?? String(c);
+
+/** Answers no request may get: an internal failure, or a deadline the plugin let pass. */
+export function internalFailures<K>(outcomes: TimedOutcome<K>[]): string[] {
+  return outcomes
+    .filter((o) => o.code === status.INTERNAL || o.code === status.UNKNOWN || o.code === status.DEADLINE_EXCEEDED)
+    .map((o) => `${String(o.kind)} v${o.volume}: ${codeName(o.code)} ${o.answer}`);
+}
+
+/** Twins that were in flight together and are the same request (`same` says when two are). */
+export function overlappingTwins<O extends TimedOutcome<unknown>>(twins: [O, O][], same: (a: O, b: O) => boolean): [O, O][] {
+  return twins.filter(([a, b]) => a.start < b.end && b.start < a.end && same(a, b));
+}
+
+/** Each overlapping twin pair's answers, side by side, for an equality check per pair. */
+export function twinAnswers<K>(pairs: [TimedOutcome<K>, TimedOutcome<K>][]): { first: string; second: string }[] {
+  return pairs.map(([a, b]) => ({ first: `${codeName(a.code)} ${a.answer}`, second: `${codeName(b.code)} ${b.answer}` }));
+}
+
+/**
+ * A different request on the same lock key, answered well before the first one finished, met it running and
+ * must have been ABORTED (unless the first was NOT_FOUND). Returns those that were not, and how many were.
+ */
+export function conflictOutcomes<O extends TimedOutcome<unknown>>(
+  conflicts: [O, O][],
+  sameKey: (first: O, second: O) => boolean,
+): { notAborted: string[]; aborted: number } {
+  const notAborted: string[] = [];
+  let aborted = 0;
+  for (const [first, second] of conflicts) {
+    if (!sameKey(first, second) || first.kind === second.kind || first.code === status.NOT_FOUND) continue;
+    if (second.end + 20 < first.end && second.code !== status.ABORTED)
+      notAborted.push(`${String(first.kind)} then ${String(second.kind)} on v${first.volume}: ${codeName(second.code)} ${second.answer}`);
+    if (second.code === status.ABORTED) aborted++;
+  }
+  return { notAborted, aborted };
+}
+
+/**
+ * The end states a volume may be in: its successful state-changing calls replayed in the order they
+ * finished, and also with the last two swapped when they overlapped (two calls on different lock keys).
+ */
+export function allowedEndStates<O extends TimedOutcome<unknown>, S>(changes: O[], replay: (calls: O[]) => S): S[] {
+  const sorted = [...changes].sort((a, b) => a.end - b.end);
+  const allowed = new Set<S>([replay(sorted)]);
+  const [prev, last] = sorted.slice(-2);
+  if (prev && last && prev.end > last.start) allowed.add(replay([...sorted.slice(0, -2), last, prev]));
+  return [...allowed];
+}
+
+/** What a volume went through, for a failure message. */
+export function history<K>(outcomes: TimedOutcome<K>[], v: number, extra: (o: TimedOutcome<K>) => string = () => ''): string {
+  return outcomes
+    .filter((o) => o.volume === v)
+    .map((o) => `${String(o.kind)}${extra(o)}:${codeName(o.code)}`)
+    .join(' ');
 }

@@ -5,20 +5,20 @@ import type { BackendFeatures } from '../../src/backends/backend.js';
 import { SnapshotStore, parseGroupMeta, parseSnapshotMeta } from '../../src/backends/loop/snapshot-store.js';
 import { toWireSnapshot, toWireTimestamp } from '../../src/csi/convert.js';
 import { checkSnapshotParameters, resolveExpansion } from '../../src/csi/validate.js';
-import { RexError } from '../../src/errors.js';
+import { CsiError } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
 const features = {
   allocationUnitBytes: MiB,
   maxVolumeBytes: 1024 * MiB,
-  snapshotParameterKeys: ['tier'],
 } as BackendFeatures;
+const snapshotParameterKeys = ['tier'];
 
 function codeOf(fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
-    if (e instanceof RexError) return e.code;
+    if (e instanceof CsiError) return e.code;
     throw e;
   }
   return 'OK';
@@ -49,11 +49,11 @@ describe('resolveExpansion', () => {
 
 describe('checkSnapshotParameters', () => {
   it('accepts declared keys and the CO its own, and names the first unknown key', () => {
-    expect(checkSnapshotParameters({ tier: 'cold', 'csi.storage.k8s.io/volumesnapshot/name': 'x' }, features)).toEqual({
+    expect(checkSnapshotParameters({ tier: 'cold', 'csi.storage.k8s.io/volumesnapshot/name': 'x' }, snapshotParameterKeys)).toEqual({
       tier: 'cold',
       'csi.storage.k8s.io/volumesnapshot/name': 'x',
     });
-    expect(() => checkSnapshotParameters({ speed: 'fast' }, features)).toThrow(/unknown snapshot parameter "speed"/);
+    expect(() => checkSnapshotParameters({ speed: 'fast' }, snapshotParameterKeys)).toThrow(/unknown snapshot parameter "speed"/);
   });
 });
 

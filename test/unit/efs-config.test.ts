@@ -2,7 +2,7 @@
 // carry a volume's name and parameters through EFS's restricted tag alphabet.
 import { describe, expect, it } from 'vitest';
 import { parseServeConfig } from '../../src/config.js';
-import { createEfsBackend } from '../../src/backends/efs/index.js';
+import { createEfsBackend } from '../../src/backends/efs/factory.js';
 import { allocateGid } from '../../src/backends/efs/efs.js';
 import { managedTags, readManaged } from '../../src/backends/efs/tags.js';
 import type { AccessPoint } from '../../src/backends/efs/api.js';
@@ -29,22 +29,22 @@ describe('efs backend options', () => {
     });
   });
 
-  it('needs a region, a zone of that region and an http(s) endpoint', () => {
-    expect(() => createEfsBackend(ctx({}), {})).toThrow(/needs --region/);
-    expect(() => createEfsBackend(ctx({ region: 'mars' }), {})).toThrow(/not an AWS region/);
-    expect(() => createEfsBackend(ctx({ region: 'us-east-1', zone: 'eu-west-1a' }), {})).toThrow(/not a zone of region us-east-1/);
-    expect(() => createEfsBackend(ctx({ region: 'us-east-1', 'endpoint-url': 'ftp://x' }), {})).toThrow(/not an http/);
-    expect(createEfsBackend(ctx({}), { AWS_DEFAULT_REGION: 'us-east-1' }).name).toBe('efs');
+  it('needs a region, a zone of that region and an http(s) endpoint', async () => {
+    await expect(createEfsBackend(ctx({}), {})).rejects.toThrow(/needs --region/);
+    await expect(createEfsBackend(ctx({ region: 'mars' }), {})).rejects.toThrow(/not an AWS region/);
+    await expect(createEfsBackend(ctx({ region: 'us-east-1', zone: 'eu-west-1a' }), {})).rejects.toThrow(/not a zone of region us-east-1/);
+    await expect(createEfsBackend(ctx({ region: 'us-east-1', 'endpoint-url': 'ftp://x' }), {})).rejects.toThrow(/not an http/);
+    expect((await createEfsBackend(ctx({}), { AWS_DEFAULT_REGION: 'us-east-1' })).name).toBe('efs');
   });
 
-  it('takes the endpoint from --endpoint-url, else AWS_ENDPOINT_URL_EFS, else AWS_ENDPOINT_URL', () => {
-    const endpointOf = (b: ReturnType<typeof createEfsBackend>) =>
+  it('takes the endpoint from --endpoint-url, else AWS_ENDPOINT_URL_EFS, else AWS_ENDPOINT_URL', async () => {
+    const endpointOf = (b: Awaited<ReturnType<typeof createEfsBackend>>) =>
       (b as unknown as { api: { config: { endpoint?: string } } }).api.config.endpoint;
     const env = { AWS_ENDPOINT_URL_EFS: 'http://efs:1', AWS_ENDPOINT_URL: 'http://all:2' };
-    expect(endpointOf(createEfsBackend(ctx({ region: 'us-east-1', 'endpoint-url': 'http://flag:3' }), env))).toBe('http://flag:3');
-    expect(endpointOf(createEfsBackend(ctx({ region: 'us-east-1' }), env))).toBe('http://efs:1');
-    expect(endpointOf(createEfsBackend(ctx({ region: 'us-east-1' }), { AWS_ENDPOINT_URL: 'http://all:2' }))).toBe('http://all:2');
-    expect(endpointOf(createEfsBackend(ctx({ region: 'us-east-1' }), {}))).toBeUndefined();
+    expect(endpointOf(await createEfsBackend(ctx({ region: 'us-east-1', 'endpoint-url': 'http://flag:3' }), env))).toBe('http://flag:3');
+    expect(endpointOf(await createEfsBackend(ctx({ region: 'us-east-1' }), env))).toBe('http://efs:1');
+    expect(endpointOf(await createEfsBackend(ctx({ region: 'us-east-1' }), { AWS_ENDPOINT_URL: 'http://all:2' }))).toBe('http://all:2');
+    expect(endpointOf(await createEfsBackend(ctx({ region: 'us-east-1' }), {}))).toBeUndefined();
   });
 });
 

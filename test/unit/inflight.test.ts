@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprint, Inflight } from '../../src/csi/inflight.js';
-import { RexError } from '../../src/errors.js';
+import { CsiError } from '../../src/errors.js';
 
 describe('Inflight', () => {
   it('joins an identical request to the running one: one execution, one result', async () => {
@@ -36,8 +36,8 @@ describe('Inflight', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(RexError);
-    expect((err as RexError).code).toBe('ABORTED');
+    expect(err).toBeInstanceOf(CsiError);
+    expect((err as CsiError).code).toBe('ABORTED');
     release();
     await running;
     await expect(inflight.run('NodeUnstageVolume', ['vol:v'], 'b', async () => 'done')).resolves.toBe('done');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendFeatures } from '../../src/backends/backend.js';
-import { RexError } from '../../src/errors.js';
+import { CsiError } from '../../src/errors.js';
 import {
   checkMap,
   checkParameters,
@@ -19,8 +19,6 @@ const features: BackendFeatures = {
   fsTypes: ['ext4', 'xfs'],
   defaultFsType: 'ext4',
   nodeSource: 'block',
-  controllerPublish: false,
-  getCapacity: true,
   listVolumesPublishedNodes: true,
   volumeCondition: true,
   minVolumeBytes: MiB,
@@ -29,20 +27,14 @@ const features: BackendFeatures = {
   defaultVolumeBytes: 100 * MiB,
   parameterKeys: ['fsType'],
   topologyKeys: [],
-  snapshots: false,
-  snapshotParameterKeys: [],
-  cloneFromSnapshot: false,
   cloneFromVolume: false,
-  groupSnapshots: false,
-  expansion: 'none',
-  mutableParameterKeys: [],
 };
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (e) {
-    if (e instanceof RexError) return e.code;
+    if (e instanceof CsiError) return e.code;
     throw e;
   }
   return undefined;

@@ -1,7 +1,7 @@
 // DescribeVolumes batching: look-ups of single volumes made within a short window go out as one
 // DescribeVolumes call, so fifty concurrent attach waits poll EC2 once per round instead of fifty times
 // (the request rate limit is per account). waitFor() polls through it with exponential backoff.
-import { RexError } from '../../errors.js';
+import { CsiError } from '../../errors.js';
 import type { Ec2, EbsVolume } from './ec2.js';
 
 interface Pending {
@@ -67,7 +67,7 @@ export class VolumeBatcher {
     what: string,
     done: (v: EbsVolume | undefined) => boolean,
     timeoutMs: number,
-    failed?: (v: EbsVolume | undefined) => RexError | undefined,
+    failed?: (v: EbsVolume | undefined) => CsiError | undefined,
   ): Promise<EbsVolume | undefined> {
     const deadline = Date.now() + timeoutMs;
     let delay = this.opts.minPollMs ?? 250;
@@ -78,7 +78,7 @@ export class VolumeBatcher {
         volume = await this.describe(id);
         lookedUp = true;
       } catch (e) {
-        if (!(e instanceof RexError && e.code === 'UNAVAILABLE')) throw e;
+        if (!(e instanceof CsiError && e.code === 'UNAVAILABLE')) throw e;
       }
       if (lookedUp) {
         if (done(volume)) return volume;
@@ -86,7 +86,7 @@ export class VolumeBatcher {
         if (why) throw why;
       }
       if (Date.now() + delay > deadline) {
-        throw new RexError(
+        throw new CsiError(
           'UNAVAILABLE',
           `volume ${id} did not become ${what} within ${Math.round(timeoutMs / 1000)} s (state ${volume?.state ?? 'unknown'}); retry later`,
         );

@@ -11,8 +11,8 @@
 // maximum_volume_size, answered with the same figure, and minimum_volume_size, the type's minimum.
 // Parameters or capabilities no volume could be created with have no capacity (0), as the protocol layer
 // answers for what it refuses itself.
-import type { Capability, CapacityInfo } from '../backend.js';
-import { isRexError } from '../../errors.js';
+import type { VolumeCapability, CapacityInfo } from '../backend.js';
+import { isCsiError } from '../../errors.js';
 import { parseVolumeSpec, SIZE_LIMITS_GIB, type VolumeSpec } from './params.js';
 
 const GiB = 1024 ** 3;
@@ -24,7 +24,7 @@ const NONE: CapacityInfo = { availableBytes: 0 };
  */
 export function ebsCapacity(
   parameters: Record<string, string>,
-  capabilities: Capability[],
+  capabilities: VolumeCapability[],
   zone: string | undefined,
   region: string,
 ): CapacityInfo {
@@ -32,7 +32,7 @@ export function ebsCapacity(
   try {
     spec = parseVolumeSpec(parameters);
   } catch (e) {
-    if (isRexError(e, 'INVALID_ARGUMENT')) return NONE;
+    if (isCsiError(e, 'INVALID_ARGUMENT')) return NONE;
     throw e;
   }
   // The same rule CreateVolume applies: Multi-Attach exists only for io2 block volumes.

@@ -1,36 +1,43 @@
 import { createHash } from 'node:crypto';
-import type {
-  AccessType,
-  Backend,
-  BackendFeatures,
-  CapacityArgs,
-  CapacityInfo,
-  Capability,
-  CreateSnapshotArgs,
-  CreateVolumeArgs,
-  ExpandResult,
-  NodeInfo,
-  NodeSource,
-  NodeVolumeArgs,
-  Page,
-  Snapshot,
-  SnapshotFilter,
-  TopologyRequirement,
-  Volume,
+import {
+  BLOCK_NODE_REQUIREMENTS,
+  sliceAfter,
+  type AccessType,
+  type Backend,
+  type BackendFeatures,
+  type CapacityArgs,
+  type CapacityInfo,
+  type CapacityOps,
+  type VolumeCapability,
+  type CreateSnapshotArgs,
+  type CreateVolumeArgs,
+  type ExpandOps,
+  type ExpandResult,
+  type ListRange,
+  type ModifyOps,
+  type NodeInfo,
+  type NodeRequirements,
+  type NodeSource,
+  type NodeVolumeArgs,
+  type PublishOps,
+  type Snapshot,
+  type SnapshotFilter,
+  type SnapshotOps,
+  type TopologyRequirement,
+  type Volume,
 } from '../backend.js';
 import { faultPoint } from '../../faults.js';
 import {
   alreadyExists,
   failedPrecondition,
   invalidArgument,
-  isRexError,
+  isCsiError,
   notFound,
   outOfRange,
   resourceExhausted,
-  RexError,
+  CsiError,
   unavailable,
 } from '../../errors.js';
-import { pageOfIds } from '../page-token.js';
 import { VolumeBatcher } from './batcher.js';
 import { ebsCapacity } from './capacity.js';
 import { DeviceAllocator } from './devices.js';
@@ -70,6 +77,9 @@ const ACTIVE_ATTACHMENT = new Set(['attaching', 'attached', 'busy']);
 const GONE_STATES = new Set(['deleting', 'deleted']);
 const DEAD_INSTANCE_STATES = new Set(['stopped', 'terminated', 'shutting-down']);
 
+/** The block path only: the device is an NVMe disk the hypervisor attaches, found in /dev/disk/by-id and sysfs. */
+export const EBS_NODE_REQUIREMENTS: NodeRequirements = BLOCK_NODE_REQUIREMENTS;
+
 export interface EbsConfig {
   region: string;
   endpoint?: string | undefined;
@@ -96,6 +106,27 @@ export interface EbsConfig {
 export class EbsBackend implements Backend {
   readonly name = 'ebs';
   readonly features: BackendFeatures;
+  readonly node = EBS_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: (args) => this.getCapacity(args) };
+  readonly publish: PublishOps = {
+    controllerPublish: (id, nodeId, readOnly, capability) => this.controllerPublish(id, nodeId, readOnly, capability),
+    controllerUnpublish: (id, nodeId) => this.controllerUnpublish(id, nodeId),
+  };
+  // the hypervisor grows the attached device by itself: nothing to refresh on the node
+  readonly expand: ExpandOps = { mode: 'online', expandVolume: (id, bytes, accessType) => this.expandVolume(id, bytes, accessType) };
+  readonly modify: ModifyOps = {
+    mutableParameterKeys: MUTABLE_PARAMETER_KEYS,
+    modifyVolume: (id, parameters) => this.modifyVolume(id, parameters),
+  };
+  readonly snapshots: SnapshotOps = {
+    parameterKeys: [`${TAG_PARAMETER_PREFIX}*`],
+    isId: (id) => SNAPSHOT_ID.test(id),
+    create: (args) => this.createSnapshot(args),
+    findByName: (name) => this.findSnapshotByName(name),
+    get: (id) => this.getSnapshot(id),
+    delete: (id) => this.deleteSnapshot(id),
+    list: (filter, range) => this.listSnapshots(filter, range),
+  };
   readonly ec2: Ec2;
   readonly batcher: VolumeBatcher;
   readonly merger: ModifyMerger;
@@ -120,8 +151,6 @@ export class EbsBackend implements Backend {
       fsTypes: ['ext4', 'xfs'],
       defaultFsType: 'ext4',
       nodeSource: 'block',
-      controllerPublish: true,
-      getCapacity: true,
       listVolumesPublishedNodes: true,
       volumeCondition: false,
       minVolumeBytes: GiB,
@@ -130,13 +159,7 @@ export class EbsBackend implements Backend {
       defaultVolumeBytes: GiB,
       parameterKeys: CREATE_PARAMETER_KEYS,
       topologyKeys: [ZONE_TOPOLOGY_KEY],
-      snapshots: true,
-      snapshotParameterKeys: [`${TAG_PARAMETER_PREFIX}*`],
-      cloneFromSnapshot: true,
       cloneFromVolume: false,
-      groupSnapshots: false,
-      expansion: 'online',
-      mutableParameterKeys: MUTABLE_PARAMETER_KEYS,
     };
   }
 
@@ -147,7 +170,7 @@ export class EbsBackend implements Backend {
       await this.ec2.firstZone();
     } catch (e) {
       // An answer that refuses the call still proves the API is there; the calls that need it will say so.
-      if (!isRexError(e, 'PERMISSION_DENIED')) throw e;
+      if (!isCsiError(e, 'PERMISSION_DENIED')) throw e;
     }
     this.probedAt = Date.now();
   }
@@ -205,7 +228,7 @@ export class EbsBackend implements Backend {
       try {
         created = await this.ec2.createVolume({ ...input, clientToken: clientToken(this.config.clusterTag, args.name, attempt) });
       } catch (e) {
-        if (isRexError(e, 'ALREADY_EXISTS')) continue; // the token was used with other parameters
+        if (isCsiError(e, 'ALREADY_EXISTS')) continue; // the token was used with other parameters
         throw e;
       }
       await faultPoint('ebs.create.after-create-volume');
@@ -252,7 +275,7 @@ export class EbsBackend implements Backend {
     try {
       await this.ec2.deleteVolume(id);
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND')) return;
+      if (isCsiError(e, 'NOT_FOUND')) return;
       throw e;
     }
     await faultPoint('ebs.delete.after-delete-volume');
@@ -275,13 +298,15 @@ export class EbsBackend implements Backend {
     return this.toVolume(await this.waitUntilCreated(volume.id));
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
+  isVolumeId(id: string): boolean {
+    return VOLUME_ID.test(id);
+  }
+
+  async listVolumes(range: ListRange): Promise<Volume[]> {
     const volumes = (await this.ec2.describeVolumes({ tags: { [TAG_CLUSTER]: this.config.clusterTag } })).filter(
       (v) => !GONE_STATES.has(v.state),
     );
-    const byId = new Map(volumes.map((v) => [v.id, v]));
-    const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, (id) => VOLUME_ID.test(id));
-    return { entries: ids.map((id) => this.toVolume(byId.get(id)!)), nextToken };
+    return sliceAfter(volumes, range).map((v) => this.toVolume(v));
   }
 
   /** Elastic: the largest volume of the parameters' type (see capacity.ts for why, and for Mesos). */
@@ -291,7 +316,7 @@ export class EbsBackend implements Backend {
 
   // ---- controller side: attach and detach
 
-  async controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: Capability): Promise<Record<string, string>> {
+  async controllerPublish(id: string, nodeId: string, readOnly: boolean, capability: VolumeCapability): Promise<Record<string, string>> {
     const volume = await this.describeManaged(id);
     if (!volume) throw notFound(`volume ${id} does not exist`);
     const instance = await this.ec2.describeInstance(nodeId);
@@ -423,13 +448,13 @@ export class EbsBackend implements Backend {
     try {
       await this.ec2.deleteSnapshot(id);
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND')) return;
+      if (isCsiError(e, 'NOT_FOUND')) return;
       throw e;
     }
   }
 
-  async listSnapshots(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>> {
-    let snaps: EbsSnapshot[] = [];
+  async listSnapshots(filter: SnapshotFilter, range: ListRange): Promise<Snapshot[]> {
+    let snaps: EbsSnapshot[];
     if (filter.snapshotId !== undefined && !SNAPSHOT_ID.test(filter.snapshotId)) snaps = [];
     else if (filter.sourceVolumeId !== undefined && !VOLUME_ID.test(filter.sourceVolumeId)) snaps = [];
     else {
@@ -439,9 +464,7 @@ export class EbsBackend implements Backend {
         ...(filter.sourceVolumeId !== undefined ? { volumeId: filter.sourceVolumeId } : {}),
       });
     }
-    const byId = new Map(snaps.map((s) => [s.id, s]));
-    const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, (id) => SNAPSHOT_ID.test(id));
-    return { entries: ids.map((id) => toSnapshot(byId.get(id)!)), nextToken };
+    return sliceAfter(snaps, range).map(toSnapshot);
   }
 
   // ---- node side
@@ -509,7 +532,7 @@ export class EbsBackend implements Backend {
       return (await this.describeManaged(volumeId)) !== undefined;
     } catch (e) {
       // A node without EC2 permissions cannot tell; let the call go on and fail where the device is missing.
-      if (isRexError(e, 'PERMISSION_DENIED') || isRexError(e, 'FAILED_PRECONDITION')) return true;
+      if (isCsiError(e, 'PERMISSION_DENIED') || isCsiError(e, 'FAILED_PRECONDITION')) return true;
       throw e;
     }
   }
@@ -582,7 +605,7 @@ export class EbsBackend implements Backend {
         if (!v) return notFound(`volume ${volumeId} disappeared while being attached`);
         const ours = v.attachments.find((a) => a.instanceId === instanceId);
         if (!ours || ours.state === 'detached' || ours.state === 'detaching') {
-          return new RexError(
+          return new CsiError(
             'ABORTED',
             `the attachment of volume ${volumeId} to ${instanceId} went away while attaching (now ${describeAttachments(v)}); retry`,
           );
@@ -597,7 +620,7 @@ export class EbsBackend implements Backend {
       await this.ec2.detachVolume(volumeId, instanceId, force);
     } catch (e) {
       // Not attached there (any more) is what we want; IncorrectState means it is already detaching.
-      if (!isRexError(e, 'NOT_FOUND') && !isRexError(e, 'FAILED_PRECONDITION')) throw e;
+      if (!isCsiError(e, 'NOT_FOUND') && !isCsiError(e, 'FAILED_PRECONDITION')) throw e;
     }
     await faultPoint('ebs.detach.after-detach-volume');
     await this.batcher.waitFor(
@@ -695,7 +718,7 @@ export class EbsBackend implements Backend {
     try {
       return (await this.ec2.describeSnapshots({ ids: [id] }))[0];
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND')) return undefined;
+      if (isCsiError(e, 'NOT_FOUND')) return undefined;
       throw e;
     }
   }

@@ -1,8 +1,8 @@
 // The only code that calls the EC2 API. It speaks in the backend's own small types (EbsVolume, EbsSnapshot,
-// EbsInstance) and turns every SDK failure into a RexError with the code whose meaning is known here:
+// EbsInstance) and turns every SDK failure into a CsiError with the code whose meaning is known here:
 // throttling and network trouble are UNAVAILABLE (the CO retries), never INTERNAL.
 import type * as Sdk from '@aws-sdk/client-ec2';
-import { RexError, type ErrorCode } from '../../errors.js';
+import { CsiError, type ErrorCode } from '../../errors.js';
 
 export interface Ec2Options {
   region: string;
@@ -112,22 +112,22 @@ const ERROR_CODES: [RegExp, ErrorCode][] = [
 const NETWORK_ERRORS =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|socket hang up|TimeoutError|NetworkingError|RequestTimeout/;
 
-export function ec2Error(operation: string, e: unknown): RexError {
-  if (e instanceof RexError) return e;
+export function ec2Error(operation: string, e: unknown): CsiError {
+  if (e instanceof CsiError) return e;
   const err = e as { name?: string; Code?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = err.Code ?? err.name ?? 'Error';
   const message = `EC2 ${operation}: ${name}: ${err.message ?? String(e)}`;
-  if (name === 'InvalidKmsKey.NotFound') return new RexError('INVALID_ARGUMENT', message, { cause: e });
-  for (const [pattern, code] of ERROR_CODES) if (pattern.test(name)) return new RexError(code, message, { cause: e });
+  if (name === 'InvalidKmsKey.NotFound') return new CsiError('INVALID_ARGUMENT', message, { cause: e });
+  for (const [pattern, code] of ERROR_CODES) if (pattern.test(name)) return new CsiError(code, message, { cause: e });
   if (name === 'CredentialsProviderError' || /credential/i.test(name)) {
-    return new RexError('FAILED_PRECONDITION', `${message} (configure AWS credentials: environment, profile or instance role)`, {
+    return new CsiError('FAILED_PRECONDITION', `${message} (configure AWS credentials: environment, profile or instance role)`, {
       cause: e,
     });
   }
-  if (NETWORK_ERRORS.test(`${name} ${err.code ?? ''} ${err.message ?? ''}`)) return new RexError('UNAVAILABLE', message, { cause: e });
+  if (NETWORK_ERRORS.test(`${name} ${err.code ?? ''} ${err.message ?? ''}`)) return new CsiError('UNAVAILABLE', message, { cause: e });
   const status = err.$metadata?.httpStatusCode;
-  if (status !== undefined && (status >= 500 || status === 429)) return new RexError('UNAVAILABLE', message, { cause: e });
-  return new RexError('INTERNAL', message, { cause: e });
+  if (status !== undefined && (status >= 500 || status === 429)) return new CsiError('UNAVAILABLE', message, { cause: e });
+  return new CsiError('INTERNAL', message, { cause: e });
 }
 
 const tagMap = (tags: { Key?: string; Value?: string }[] | undefined): Record<string, string> =>
@@ -295,7 +295,7 @@ export class Ec2 {
         devices: (i.BlockDeviceMappings ?? []).map((b) => ({ device: b.DeviceName ?? '', volumeId: b.Ebs?.VolumeId ?? '' })),
       };
     } catch (e) {
-      if (e instanceof RexError && e.code === 'NOT_FOUND') return undefined;
+      if (e instanceof CsiError && e.code === 'NOT_FOUND') return undefined;
       throw e;
     }
   }

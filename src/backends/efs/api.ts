@@ -10,10 +10,10 @@ import {
   type FileSystemDescription,
   type MountTargetDescription,
 } from '@aws-sdk/client-efs';
-import { notFound, RexError, unavailable, type ErrorCode } from '../../errors.js';
+import { notFound, CsiError, unavailable, type ErrorCode } from '../../errors.js';
 
 // The only code that calls the EFS API. It returns plain values, turns "not found" answers into undefined
-// where absence is an answer (describe), and every other failure into a RexError with a code a person can
+// where absence is an answer (describe), and every other failure into a CsiError with a code a person can
 // act on: credentials and throttling are UNAVAILABLE (retry), a refused request FAILED_PRECONDITION.
 
 export interface EfsApiConfig {
@@ -81,9 +81,9 @@ export function isNotFoundError(e: unknown): boolean {
   return NOT_FOUND_ERRORS.has(awsErrorName(e));
 }
 
-/** A RexError for a failed EFS call: the operation, what AWS said, and a code that tells the CO what to do. */
-export function toRexError(operation: string, e: unknown): RexError {
-  if (e instanceof RexError) return e;
+/** A CsiError for a failed EFS call: the operation, what AWS said, and a code that tells the CO what to do. */
+export function toRexError(operation: string, e: unknown): CsiError {
+  if (e instanceof CsiError) return e;
   const name = awsErrorName(e);
   const message = e instanceof Error ? e.message : String(e);
   let code: ErrorCode = 'FAILED_PRECONDITION';
@@ -91,7 +91,7 @@ export function toRexError(operation: string, e: unknown): RexError {
   else if (CREDENTIAL_ERRORS.has(name) || RETRYABLE_ERRORS.has(name) || isNetworkError(e)) code = 'UNAVAILABLE';
   else if (name === 'AccessPointLimitExceeded') code = 'RESOURCE_EXHAUSTED';
   else if (name === 'BadRequest' || name === 'ValidationException') code = 'INVALID_ARGUMENT';
-  return new RexError(code, `EFS ${operation} failed: ${name ? `${name}: ` : ''}${message}`, { cause: e });
+  return new CsiError(code, `EFS ${operation} failed: ${name ? `${name}: ` : ''}${message}`, { cause: e });
 }
 
 function isNetworkError(e: unknown): boolean {

@@ -4,20 +4,22 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   ALL_ACCESS_MODES,
+  FILESYSTEM_NODE_REQUIREMENTS,
+  sliceAfter,
   type Backend,
   type BackendFeatures,
   type CapacityInfo,
+  type CapacityOps,
   type CreateVolumeArgs,
   type FilesystemSource,
   type NodeInfo,
   type NodeSource,
+  type ListRange,
   type NodeVolumeArgs,
-  type Page,
   type Volume,
 } from '../backend.js';
-import { aborted, failedPrecondition, isRexError, notFound, resourceExhausted } from '../../errors.js';
+import { aborted, failedPrecondition, isCsiError, notFound, resourceExhausted } from '../../errors.js';
 import { mounter as osMounter, type Mounter } from '../../os/index.js';
-import { pageOfIds } from '../page-token.js';
 import { EfsApi, type AccessPoint } from './api.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { PARAMETER_KEYS, parseParameters, rootPathFor, type AccessPointPlan } from './params.js';
@@ -70,8 +72,6 @@ export class EfsBackend implements Backend {
     fsTypes: ['nfs4', 'nfs', 'efs'],
     defaultFsType: 'nfs4',
     nodeSource: 'filesystem',
-    controllerPublish: false,
-    getCapacity: true,
     listVolumesPublishedNodes: false,
     volumeCondition: false,
     // A size asked for is recorded and reported back (it bounds nothing); none asked: 0, "unknown".
@@ -81,14 +81,10 @@ export class EfsBackend implements Backend {
     defaultVolumeBytes: 0,
     parameterKeys: PARAMETER_KEYS,
     topologyKeys: [],
-    snapshots: false,
-    snapshotParameterKeys: [],
-    cloneFromSnapshot: false,
     cloneFromVolume: false,
-    groupSnapshots: false,
-    expansion: 'none',
-    mutableParameterKeys: [],
   };
+  readonly node = FILESYSTEM_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: () => this.getCapacity() };
   private readonly api: EfsApi;
   private readonly mounter: Mounter;
   /** One CreateVolume at a time per file system in this process: gid choice, creation and check together. */
@@ -203,11 +199,13 @@ export class EfsBackend implements Backend {
     return found;
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
-    const volumes = await this.readyVolumes();
-    const byId = new Map(volumes.map((v) => [v.id, v]));
-    const { ids, nextToken } = pageOfIds([...byId.keys()].sort(), maxEntries, startingToken, isAccessPointVolumeId);
-    return { entries: ids.map((i) => byId.get(i)!), nextToken };
+  /** The ids CreateVolume issues (an access point's); a static volume's id is the CO's, never listed. */
+  isVolumeId(id: string): boolean {
+    return isAccessPointVolumeId(id);
+  }
+
+  async listVolumes(range: ListRange): Promise<Volume[]> {
+    return sliceAfter(await this.readyVolumes(), range);
   }
 
   async getCapacity(): Promise<CapacityInfo> {
@@ -288,7 +286,7 @@ export class EfsBackend implements Backend {
       this.sources.set(volumeId, source);
       return source;
     } catch (e) {
-      if (isRexError(e, 'NOT_FOUND') || isRexError(e, 'FAILED_PRECONDITION') || isRexError(e, 'INVALID_ARGUMENT')) return undefined;
+      if (isCsiError(e, 'NOT_FOUND') || isCsiError(e, 'FAILED_PRECONDITION') || isCsiError(e, 'INVALID_ARGUMENT')) return undefined;
       throw e;
     }
   }

@@ -2,7 +2,7 @@
 // glusterd accepts changes only over its UNIX socket (TCP callers may only read), so the controller runs
 // on a gluster server. With --xml the CLI exits 0 even when the operation failed: the verdict is opRet
 // in the output, and opErrstr is gluster's own message, which every error here keeps.
-import { RexError, failedPrecondition, unavailable } from '../../errors.js';
+import { CsiError, failedPrecondition, unavailable } from '../../errors.js';
 import { isExecError, run } from '../../os/index.js';
 import { child, children, parseXml, textOf, type XmlNode } from './xml.js';
 
@@ -16,6 +16,9 @@ export interface GlusterVolumeInfo {
   started: boolean;
   typeStr: string;
   replicaCount: number;
+  disperseCount: number;
+  redundancyCount: number;
+  arbiterCount: number;
   bricks: GlusterBrick[];
   options: Map<string, string>;
 }
@@ -35,9 +38,9 @@ export interface BrickSpace {
 }
 
 /** A failed gluster operation: opErrstr as the message. */
-export class GlusterError extends RexError {
+export class GlusterError extends CsiError {
   constructor(
-    code: ConstructorParameters<typeof RexError>[0],
+    code: ConstructorParameters<typeof CsiError>[0],
     readonly glusterMessage: string,
     command: string,
   ) {
@@ -85,15 +88,53 @@ export class GlusterCli {
       started: textOf(v, 'statusStr') === 'Started',
       typeStr: textOf(v, 'typeStr'),
       replicaCount: Number(textOf(v, 'replicaCount')) || 1,
+      disperseCount: Number(textOf(v, 'disperseCount')) || 0,
+      redundancyCount: Number(textOf(v, 'redundancyCount')) || 0,
+      arbiterCount: Number(textOf(v, 'arbiterCount')) || 0,
       bricks,
       options,
     };
   }
 
-  async volumeCreate(name: string, replica: number, bricks: GlusterBrick[]): Promise<void> {
-    // force: bricks on a root filesystem, or several replicas on one server, are refused without it
-    const replicaArgs = replica > 1 ? ['replica', String(replica)] : [];
-    await this.exec(['volume', 'create', name, ...replicaArgs, ...bricks.map((b) => `${b.host}:${b.path}`), 'force']);
+  /** layoutArgs: `replica 3 [arbiter 1]`, `disperse N redundancy R` or nothing (placement.ts layoutArgs) */
+  async volumeCreate(name: string, layoutArgs: string[], bricks: GlusterBrick[]): Promise<void> {
+    // force: bricks on a root filesystem are refused without it (placement never puts two on one server)
+    await this.exec(['volume', 'create', name, ...layoutArgs, ...bricks.map((b) => `${b.host}:${b.path}`), 'force']);
+  }
+
+  /** The pool as this glusterd sees it: itself (host 'localhost') and its peers, connected or not. */
+  async poolList(): Promise<{ host: string; hostnames: string[]; connected: boolean; self: boolean }[]> {
+    const out = await this.exec(['pool', 'list']);
+    return children(child(out, 'peerStatus'), 'peer').map((p) => {
+      const host = textOf(p, 'hostname');
+      const hostnames = children(child(p, 'hostnames'), 'hostname').map((h) => h.text);
+      return {
+        host,
+        hostnames: hostnames.length ? hostnames : [host],
+        connected: textOf(p, 'connected') === '1',
+        self: host === 'localhost',
+      };
+    });
+  }
+
+  /** Bricks glusterd reports for a started volume, online or not (bricks of a server that is down are left out). */
+  async brickStates(name: string): Promise<{ host: string; path: string; online: boolean }[]> {
+    const out = await this.exec(['volume', 'status', name]);
+    return children(child(out, 'volStatus', 'volumes', 'volume'), 'node')
+      .filter((n) => textOf(n, 'path').startsWith('/'))
+      .map((n) => ({ host: textOf(n, 'hostname'), path: textOf(n, 'path'), online: textOf(n, 'status') === '1' }));
+  }
+
+  /** Client mounts of a started volume: FUSE and gfapi connections (not gluster's own daemons), and the hosts connected to its bricks. */
+  async volumeClients(name: string): Promise<{ mounts: number; hosts: string[] }> {
+    const { stdout } = await this.runCli(['volume', 'status', name, 'client-list'], 'volume status client-list');
+    let mounts = 0;
+    for (const m of stdout.matchAll(/^(fuse|gfapi)\s+(\d+)\s*$/gm)) mounts += Number(m[2]);
+    const out = await this.exec(['volume', 'status', name, 'clients']);
+    const hosts = new Set<string>();
+    for (const n of children(child(out, 'volStatus', 'volumes', 'volume'), 'node'))
+      for (const c of children(child(n, 'clientsStatus'), 'client')) hosts.add(textOf(c, 'hostname').replace(/:\d+$/, ''));
+    return { mounts, hosts: [...hosts].sort() };
   }
 
   async volumeStart(name: string): Promise<void> {
@@ -124,7 +165,7 @@ export class GlusterCli {
   async quotaRemove(name: string, path: string): Promise<void> {
     await this.tolerate(
       ['volume', 'quota', name, 'remove', path],
-      /No data available|No such file or directory|quota is not enabled|Quota is disabled|not enabled/i,
+      /No data available|No such file or directory|quota is not enabled|Quota is disabled|not enabled|not found in store/i,
     );
   }
 
@@ -187,16 +228,18 @@ export class GlusterCli {
     }
   }
 
-  private async execOnce(args: string[]): Promise<XmlNode> {
-    const command = args.join(' ');
-    let stdout: string;
+  /** The CLI without --xml (client-list has no XML form). */
+  private async runCli(args: string[], command: string): Promise<{ stdout: string }> {
     try {
-      ({ stdout } = await run('gluster', ['--mode=script', `--glusterd-sock=${this.socket}`, ...args, '--xml'], {
-        timeoutMs: CLI_TIMEOUT_MS,
-      }));
+      return await run('gluster', ['--mode=script', `--glusterd-sock=${this.socket}`, ...args], { timeoutMs: CLI_TIMEOUT_MS });
     } catch (e) {
       throw this.execFailure(e, command);
     }
+  }
+
+  private async execOnce(args: string[]): Promise<XmlNode> {
+    const command = args.join(' ');
+    const { stdout } = await this.runCli([...args, '--xml'], command);
     let doc: XmlNode;
     try {
       doc = parseXml(stdout);
@@ -212,7 +255,7 @@ export class GlusterCli {
     return out;
   }
 
-  private execFailure(e: unknown, command: string): RexError {
+  private execFailure(e: unknown, command: string): CsiError {
     if (!isExecError(e)) return unavailable(`gluster ${command}: ${(e as Error).message}`);
     const said = firstLines(e.stderr) || firstLines(e.message);
     if (e.exitCode === undefined && !e.timedOut)
@@ -225,7 +268,7 @@ export class GlusterCli {
 }
 
 /** The gRPC code a gluster message means, where we can tell. */
-function codeFor(message: string): ConstructorParameters<typeof RexError>[0] {
+function codeFor(message: string): ConstructorParameters<typeof CsiError>[0] {
   if (/another transaction is in progress|locking failed|Another transaction/i.test(message)) return 'ABORTED';
   if (/not connected|disconnected|Connection failed|quorum/i.test(message)) return 'UNAVAILABLE';
   if (/does not exist/i.test(message)) return 'NOT_FOUND';

@@ -1,26 +1,42 @@
-import { mkdir, mkdtemp, readdir, rm, rmdir, stat, statfs } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, rmdir, statfs } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import {
   ALL_ACCESS_MODES,
+  FILESYSTEM_NODE_REQUIREMENTS,
   type Backend,
   type BackendFeatures,
   type CapacityArgs,
   type CapacityInfo,
+  type CapacityOps,
   type CreateVolumeArgs,
+  type ExpandOps,
   type ExpandResult,
   type FilesystemSource,
   type NodeInfo,
+  type ListRange,
   type NodeVolumeArgs,
-  type Page,
   type Volume,
   type VolumeCondition,
 } from '../backend.js';
-import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
+import { failedPrecondition, invalidArgument, isCsiError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import { getXattr, missingTools, mounter, pathExists, readMountInfo, removeXattr, setXattr } from '../../os/index.js';
-import { pageOfIds } from '../page-token.js';
-import { GlusterCli, type GlusterBrick } from './cli.js';
+import { GlusterCli, GlusterError, type GlusterVolumeInfo } from './cli.js';
+import { brickCondition, healthy } from './health.js';
+import {
+  brickCount,
+  layoutArgs,
+  parseBrickLayout,
+  parseBrickRoots,
+  placeBricks,
+  placementProblem,
+  type BrickLayout,
+  type PoolServer,
+} from './placement.js';
+import { mountBrickCondition } from './mount-health.js';
+import { poolServers, volumeClientsProblem } from './pool.js';
 import {
   decodeRecord,
   encodeRecord,
@@ -42,11 +58,14 @@ const GiB = 1024 * MiB;
 /** glusterd's management port: the FUSE client fetches the volume file there */
 const GLUSTERD_PORT = 24007;
 const REACH_TIMEOUT_MS = 3000;
-const MAX_REPLICA = 16;
+/** how long a FUSE client may take to leave the bricks after its unmount */
+const CLIENT_GONE_MS = 5000;
 /** the record on a subdir volume's directory; trusted.* so a task (without CAP_SYS_ADMIN) cannot forge it */
 const RECORD_XATTR = 'trusted.rexcsi.volume';
 /** the record on a volume-layout volume (user.* options are free-form and kept by glusterd) */
 const RECORD_OPTION = 'user.rexcsi.volume';
+/** set on a volume whose delete glusterd refused while a server was down: no longer a volume, deleted later */
+const DELETED_OPTION = 'user.rexcsi.deleted';
 const SUBDIR_ENTRY = /^csi-([0-9a-f]{24})$/;
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$/;
 
@@ -54,7 +73,10 @@ export interface GlusterConfig {
   /** volfile servers, in order of preference; the first also holds the volume layout's bricks */
   servers: string[];
   hostingVolume?: string | undefined;
+  /** `DIR` (on every server) or `HOST:DIR` (on that server) */
   brickRoots: string[];
+  /** set cluster.server-quorum-type server on the volumes rexcsi creates */
+  serverQuorum?: boolean;
   glusterdSocket: string;
   /** where the controller mounts hosting volumes for a moment (mkdir, xattrs, rm) */
   workDir: string;
@@ -71,8 +93,7 @@ export function checkGlusterConfig(c: GlusterConfig): void {
   if (c.hostingVolume !== undefined && !isGlusterVolumeName(c.hostingVolume)) {
     throw new Error(`--hosting-volume=${JSON.stringify(c.hostingVolume)}: a gluster volume name has 1-64 of A-Z a-z 0-9 _ -`);
   }
-  for (const r of c.brickRoots)
-    if (!r.startsWith('/') || r.split('/').includes('..')) throw new Error(`--brick-root=${JSON.stringify(r)}: expected an absolute path`);
+  parseBrickRoots(c.brickRoots, c.servers);
   if (!c.glusterdSocket.startsWith('/'))
     throw new Error(`--glusterd-socket=${JSON.stringify(c.glusterdSocket)}: expected an absolute path`);
 }
@@ -84,36 +105,33 @@ export function checkGlusterConfig(c: GlusterConfig): void {
 export class GlusterBackend implements Backend {
   readonly name = 'glusterfs';
   readonly features: BackendFeatures;
+  readonly node = FILESYSTEM_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: (args) => this.getCapacity(args) };
+  // both layouts grow by raising a quota, which df in the task sees at once
+  readonly expand: ExpandOps = { mode: 'online', expandVolume: (id, bytes) => this.expandVolume(id, bytes) };
   private readonly cli: GlusterCli;
   private readonly readyHosting = new Set<string>();
+  private readonly brickRoots: Map<string, string[]>;
 
   constructor(private readonly config: GlusterConfig) {
     checkGlusterConfig(config);
     this.cli = new GlusterCli(config.glusterdSocket, config.servers[0]!);
+    this.brickRoots = parseBrickRoots(config.brickRoots, config.servers);
     this.features = {
       accessTypes: ['mount'],
       accessModes: [...ALL_ACCESS_MODES],
       fsTypes: ['glusterfs'],
       defaultFsType: 'glusterfs',
       nodeSource: 'filesystem',
-      controllerPublish: false,
-      getCapacity: true,
       listVolumesPublishedNodes: false,
       volumeCondition: true,
       minVolumeBytes: MiB,
       maxVolumeBytes: 1024 * 1024 * GiB,
       allocationUnitBytes: MiB,
       defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
-      parameterKeys: ['layout', 'replica'],
+      parameterKeys: ['layout', 'replica', 'arbiter', 'disperse', 'redundancy'],
       topologyKeys: [],
-      snapshots: false,
-      snapshotParameterKeys: [],
-      cloneFromSnapshot: false,
       cloneFromVolume: false,
-      groupSnapshots: false,
-      // both layouts grow by raising a quota, which df in the task sees at once
-      expansion: 'online',
-      mutableParameterKeys: [],
     };
   }
 
@@ -141,11 +159,11 @@ export class GlusterBackend implements Backend {
   // ---- controller side
 
   async createVolume(args: CreateVolumeArgs): Promise<Volume> {
-    const { layout, replica } = this.parseParameters(args.parameters);
+    const { layout, bricks } = this.parseParameters(args.parameters);
     const hex = hexForName(args.name);
     const record: VolumeRecord = { v: 1, name: args.name, layout, parameters: args.parameters, createdAt: new Date().toISOString() };
     if (layout === 'subdir') return this.createSubdir(subdirRef(this.requireHosting(), hex), record, args.capacityBytes);
-    return this.createGlusterVolume(volumeRef(hex), record, replica, args.capacityBytes);
+    return this.createGlusterVolume(volumeRef(hex), record, bricks, args.capacityBytes);
   }
 
   async deleteVolume(id: string): Promise<void> {
@@ -159,16 +177,24 @@ export class GlusterBackend implements Backend {
     const ref = parseVolumeId(id);
     if (!ref) return undefined;
     if (ref.layout === 'subdir') {
-      if (!(await this.cli.volumeInfo(ref.hosting))) return undefined;
+      const hosting = await this.cli.volumeInfo(ref.hosting);
+      if (!hosting) return undefined;
       const limit = (await this.cli.quotaList(ref.hosting, [ref.dir])).get(ref.dir);
-      return limit ? this.toVolume(ref, '', { layout: 'subdir' }, limit.hardLimitBytes, healthy()) : undefined;
+      return limit ? this.toVolume(ref, '', { layout: 'subdir' }, limit.hardLimitBytes, await this.conditionOf(hosting)) : undefined;
     }
     const info = await this.cli.volumeInfo(ref.volume);
     const record = decodeRecord(info?.options.get(RECORD_OPTION));
-    if (!info || !record) return undefined;
-    const limit = (await this.cli.quotaList(ref.volume, ['/'])).get('/');
+    if (!info || !record || info.options.has(DELETED_OPTION)) return undefined;
+    const condition = await this.conditionOf(info);
+    // a volume whose bricks are all down has no quota to read: it is still a volume, reported sick
+    const limit = await this.cli.quotaList(ref.volume, ['/']).then(
+      (l) => l.get('/'),
+      (e: unknown) => {
+        if (condition.abnormal) return { hardLimitBytes: 0 };
+        throw e;
+      },
+    );
     if (!limit) return undefined;
-    const condition = info.started ? healthy() : { abnormal: true, message: `gluster volume ${ref.volume} is not started` };
     return this.toVolume(ref, record.name, record.parameters, limit.hardLimitBytes, condition);
   }
 
@@ -177,7 +203,7 @@ export class GlusterBackend implements Backend {
     const asVolume = volumeRef(hex);
     const info = await this.cli.volumeInfo(asVolume.volume);
     const record = decodeRecord(info?.options.get(RECORD_OPTION));
-    if (record) {
+    if (record && !info!.options.has(DELETED_OPTION)) {
       checkSameName(record, name, asVolume.id);
       const limit = info!.started ? (await this.cli.quotaList(asVolume.volume, ['/'])).get('/') : undefined;
       // without a start or a quota it is an interrupted create, which createVolume finishes
@@ -194,27 +220,32 @@ export class GlusterBackend implements Backend {
     return this.toVolume(ref, name, found.parameters, limit.hardLimitBytes, healthy());
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
-    const ids = [...(await this.subdirIds()), ...(await this.glusterVolumeIds())].sort();
-    const page = pageOfIds(ids, maxEntries, startingToken, (id) => parseVolumeId(id) !== undefined);
+  isVolumeId(id: string): boolean {
+    return parseVolumeId(id) !== undefined;
+  }
+
+  async listVolumes(range: ListRange): Promise<Volume[]> {
+    const ids = [...(await this.subdirIds()), ...(await this.glusterVolumeIds())].filter((id) => id > range.afterId).sort();
     const entries: Volume[] = [];
-    for (const id of page.ids) {
-      const v = await this.getVolume(id);
+    for (const id of ids) {
+      if (range.limit > 0 && entries.length >= range.limit) break;
+      const v = await this.getVolumeOrSick(id);
       if (v) entries.push(v); // an interrupted create or delete is not a volume
     }
-    return { entries, nextToken: page.nextToken };
+    return entries;
   }
 
   async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {
-    let parsed: { layout: Layout; replica: number };
+    let parsed: { layout: Layout; bricks: BrickLayout };
     try {
       parsed = this.parseParameters(args.parameters);
     } catch (e) {
-      if (isRexError(e, 'INVALID_ARGUMENT') || isRexError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
+      if (isCsiError(e, 'INVALID_ARGUMENT') || isCsiError(e, 'FAILED_PRECONDITION')) return { availableBytes: 0 };
       throw e;
     }
-    const free =
-      parsed.layout === 'subdir' ? await this.hostingFreeBytes(this.requireHosting()) : await this.brickRootsFreeBytes(parsed.replica);
+    // no hosting volume configured: the subdir layout can place nothing
+    if (parsed.layout === 'subdir' && !this.config.hostingVolume) return { availableBytes: 0 };
+    const free = parsed.layout === 'subdir' ? await this.hostingFreeBytes(this.requireHosting()) : await this.placeableBytes(parsed.bricks);
     const available = Math.floor(free / MiB) * MiB;
     return {
       availableBytes: available,
@@ -255,6 +286,10 @@ export class GlusterBackend implements Backend {
     return ref ? this.sourceOf(ref, this.config.servers[0]!) : undefined;
   }
 
+  async mountCondition(_volumeId: string, path: string): Promise<VolumeCondition | undefined> {
+    return mountBrickCondition(path);
+  }
+
   async closeVolume(): Promise<void> {
     // nothing is attached on the node: unmounting the staging path was all
   }
@@ -268,7 +303,7 @@ export class GlusterBackend implements Backend {
       return (await this.getVolume(volumeId)) !== undefined;
     } catch (e) {
       // A node without glusterd access (or while glusterd is down) goes by the kernel's mounts alone.
-      if (isRexError(e, 'UNAVAILABLE')) return true;
+      if (isCsiError(e, 'UNAVAILABLE')) return true;
       throw e;
     }
   }
@@ -336,25 +371,29 @@ export class GlusterBackend implements Backend {
 
   // ---- volume layout
 
-  private async createGlusterVolume(ref: GlusterVolumeRef, record: VolumeRecord, replica: number, bytes: number): Promise<Volume> {
-    const free = await this.brickRootsFreeBytes(replica);
-    if (bytes > free)
-      throw resourceExhausted(`the brick roots have ${free} bytes free for replica ${replica}, less than the ${bytes} bytes asked for`);
+  private async createGlusterVolume(ref: GlusterVolumeRef, record: VolumeRecord, layout: BrickLayout, bytes: number): Promise<Volume> {
+    const servers = await poolServers(this.cli, this.config.servers, this.brickRoots);
+    const problem = placementProblem(servers, brickCount(layout));
+    if (problem) throw resourceExhausted(problem);
+    const free = await this.placeableBytes(layout, servers);
+    if (bytes > free) throw resourceExhausted(`the pool can place ${free} bytes for this layout, less than the ${bytes} bytes asked for`);
     let info = await this.cli.volumeInfo(ref.volume);
     const existing = decodeRecord(info?.options.get(RECORD_OPTION));
-    if (existing) checkSameName(existing, record.name, ref.id);
+    if (existing && !info!.options.has(DELETED_OPTION)) checkSameName(existing, record.name, ref.id);
     else if (info) {
-      await this.destroyGlusterVolume(ref); // made by a create that stopped before recording it
+      await this.destroyGlusterVolume(ref, true); // made by a create that stopped before recording it, or deleted
       info = undefined;
     }
     if (!info) {
-      const bricks = this.bricksFor(ref, replica);
-      await this.removeBrickDirs(ref);
-      for (const b of bricks) await mkdir(b.path, { recursive: true, mode: 0o755 });
-      await this.cli.volumeCreate(ref.volume, replica, bricks);
+      // a fresh brick directory per attempt: glusterd refuses a directory that was part of a volume before
+      const bricks = placeBricks(servers, layout, `${ref.volume}-${randomBytes(4).toString('hex')}`, parseInt(ref.hex.slice(0, 6), 16));
+      await this.cli.volumeCreate(ref.volume, layoutArgs(layout), bricks);
     }
     await this.cli.volumeSet(ref.volume, RECORD_OPTION, encodeRecord(record));
     await faultPoint('glusterfs.create.after-record');
+    // data safety: a replica volume takes writes only while more than half its bricks are up
+    if (layout.kind === 'replicate') await this.cli.volumeSet(ref.volume, 'cluster.quorum-type', 'auto');
+    if (this.config.serverQuorum) await this.cli.volumeSet(ref.volume, 'cluster.server-quorum-type', 'server');
     await this.cli.volumeStart(ref.volume);
     await this.cli.quotaEnable(ref.volume);
     await this.cli.volumeSet(ref.volume, 'features.quota-deem-statfs', 'on');
@@ -363,14 +402,44 @@ export class GlusterBackend implements Backend {
   }
 
   private async deleteGlusterVolume(ref: GlusterVolumeRef): Promise<void> {
-    await this.destroyGlusterVolume(ref);
+    const info = await this.cli.volumeInfo(ref.volume);
+    if (info?.started && !info.options.has(DELETED_OPTION)) {
+      const problem = await this.stillMounted(ref.volume);
+      if (problem) throw failedPrecondition(problem);
+    }
+    await this.destroyGlusterVolume(ref, false);
   }
 
-  private async destroyGlusterVolume(ref: GlusterVolumeRef): Promise<void> {
+  /** Clients of the volume; a client unmounted a moment ago takes a few seconds to leave the bricks, so look again. */
+  private async stillMounted(volume: string): Promise<string | undefined> {
+    const deadline = Date.now() + CLIENT_GONE_MS;
+    for (;;) {
+      const problem = volumeClientsProblem(volume, await this.cli.volumeClients(volume));
+      if (!problem || Date.now() > deadline) return problem;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /**
+   * Stops and deletes the gluster volume and the brick directories on this server. glusterd refuses to
+   * delete a volume while a server of the pool is down; the volume is then marked deleted (no longer a
+   * volume to any call) and stopped, and the next create or delete of it finishes the job.
+   */
+  private async destroyGlusterVolume(ref: GlusterVolumeRef, mustFinish: boolean): Promise<void> {
     if (await this.cli.volumeInfo(ref.volume)) {
+      await this.cli.volumeSet(ref.volume, DELETED_OPTION, new Date().toISOString());
       await this.cli.volumeStop(ref.volume);
       await faultPoint('glusterfs.delete.after-stop');
-      await this.cli.volumeDelete(ref.volume);
+      try {
+        await this.cli.volumeDelete(ref.volume);
+      } catch (e) {
+        if (!(e instanceof GlusterError && /peers are down/i.test(e.glusterMessage))) throw e;
+        if (mustFinish)
+          throw unavailable(
+            `gluster volume ${ref.volume} awaits deletion, which glusterd refuses while a server is down: ${e.glusterMessage}`,
+          );
+        return;
+      }
     }
     await this.removeBrickDirs(ref);
   }
@@ -379,49 +448,69 @@ export class GlusterBackend implements Backend {
     return (await this.cli.volumeNames()).filter((n) => parseVolumeId(n)?.layout === 'volume');
   }
 
-  /** Brick i on brick root i mod n, under a directory named after the volume. */
-  private bricksFor(ref: GlusterVolumeRef, replica: number): GlusterBrick[] {
-    const roots = this.requireBrickRoots();
-    return Array.from({ length: replica }, (_, i) => ({
-      host: this.config.servers[0]!,
-      path: join(roots[i % roots.length]!, ref.volume, `brick${i}`),
-    }));
-  }
-
+  /** This server's brick directories of the volume (other servers' are left to their operators: no remote shell). */
   private async removeBrickDirs(ref: GlusterVolumeRef): Promise<void> {
-    for (const root of this.config.brickRoots) await rm(join(root, ref.volume), { recursive: true, force: true });
+    for (const root of this.brickRoots.get(this.config.servers[0]!) ?? []) {
+      const entries = await readdir(root).catch(() => [] as string[]);
+      for (const e of entries.filter((n) => n === ref.volume || n.startsWith(`${ref.volume}-`)))
+        await rm(join(root, e), { recursive: true, force: true });
+    }
   }
 
-  private async brickRootsFreeBytes(replica: number): Promise<number> {
-    const roots = this.requireBrickRoots();
-    const perDevice = new Map<number, number>();
-    for (const r of roots) {
-      const [st, fs] = await Promise.all([stat(r), statfs(r)]).catch(() => {
+  /**
+   * What one volume of this layout can hold: 0 when too few servers are up for its bricks, else the free
+   * space of this server's brick roots (the servers are taken to be laid out alike) times its data bricks.
+   */
+  private async placeableBytes(layout: BrickLayout, known?: PoolServer[]): Promise<number> {
+    const servers = known ?? (await poolServers(this.cli, this.config.servers, this.brickRoots));
+    if (placementProblem(servers, brickCount(layout))) return 0;
+    let free = 0;
+    for (const r of this.brickRoots.get(this.config.servers[0]!) ?? []) {
+      const fs = await statfs(r).catch(() => {
         throw failedPrecondition(`brick root ${r} does not exist on this controller's server`);
       });
-      perDevice.set(st.dev, fs.bavail * fs.bsize);
+      free = Math.max(free, fs.bavail * fs.bsize);
     }
-    const total = [...perDevice.values()].reduce((a, b) => a + b, 0);
-    return Math.floor(total / replica);
+    return layout.kind === 'disperse' ? free * (layout.disperse - layout.redundancy) : free;
+  }
+
+  /** A volume that cannot be read is reported through its condition, never failing the call about all volumes. */
+  private async getVolumeOrSick(id: string): Promise<Volume | undefined> {
+    try {
+      return await this.getVolume(id);
+    } catch (e) {
+      const ref = parseVolumeId(id)!;
+      const why = e instanceof Error ? e.message : String(e);
+      return this.toVolume(ref, '', {}, 0, { abnormal: true, message: `volume ${id} cannot be read from gluster: ${why}` });
+    }
+  }
+
+  /** Started, and its bricks up (the ones down named, and whether quorum holds). */
+  private async conditionOf(info: GlusterVolumeInfo): Promise<VolumeCondition> {
+    if (!info.started) return { abnormal: true, message: `gluster volume ${info.name} is not started` };
+    try {
+      return brickCondition(info, await this.cli.brickStates(info.name));
+    } catch (e) {
+      return { abnormal: true, message: `the state of gluster volume ${info.name}'s bricks is unknown: ${(e as Error).message}` };
+    }
   }
 
   // ---- helpers
 
-  private parseParameters(p: Record<string, string>): { layout: Layout; replica: number } {
+  private parseParameters(p: Record<string, string>): { layout: Layout; bricks: BrickLayout } {
     const layout = p.layout ?? 'subdir';
     if (layout !== 'subdir' && layout !== 'volume')
       throw invalidArgument(`parameter layout=${JSON.stringify(layout)}: expected subdir or volume`);
     if (layout === 'subdir') {
-      if (p.replica !== undefined)
-        throw invalidArgument("parameter replica applies to layout=volume only (a subdir volume has its hosting volume's replication)");
-      return { layout, replica: 1 };
+      for (const key of ['replica', 'arbiter', 'disperse', 'redundancy'])
+        if (p[key] !== undefined)
+          throw invalidArgument(`parameter ${key} applies to layout=volume only (a subdir volume has its hosting volume's replication)`);
+      return { layout, bricks: { kind: 'single' } };
     }
-    const replica = p.replica === undefined ? 1 : /^[1-9]\d?$/.test(p.replica) ? Number(p.replica) : NaN;
-    if (!(replica >= 1 && replica <= MAX_REPLICA))
-      throw invalidArgument(`parameter replica=${JSON.stringify(p.replica)}: expected a whole number from 1 to ${MAX_REPLICA}`);
-    if (replica === 2) throw invalidArgument('parameter replica=2 is refused: gluster replica 2 volumes split-brain; use 1 or 3');
+    // replica 3 by default on a pool of three servers or more; a one-server pool keeps one brick
+    const bricks = parseBrickLayout(p, this.config.servers.length >= 3 ? 3 : 1);
     this.requireBrickRoots();
-    return { layout, replica };
+    return { layout, bricks };
   }
 
   private requireHosting(): string {
@@ -520,10 +609,6 @@ export class GlusterBackend implements Backend {
   }
 }
 
-function healthy(): VolumeCondition {
-  return { abnormal: false, message: 'volume is healthy' };
-}
-
 function checkSameName(record: VolumeRecord, name: string, id: string): void {
   if (record.name !== name) {
     throw failedPrecondition(`volume id ${id} for name ${JSON.stringify(name)} is held by ${JSON.stringify(record.name)} (hash collision)`);
@@ -534,7 +619,7 @@ async function readRecord(dir: string): Promise<VolumeRecord | undefined> {
   try {
     return decodeRecord(await getXattr(dir, RECORD_XATTR));
   } catch (e) {
-    if (isRexError(e, 'NOT_FOUND')) return undefined;
+    if (isCsiError(e, 'NOT_FOUND')) return undefined;
     throw e;
   }
 }

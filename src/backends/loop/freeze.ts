@@ -38,12 +38,12 @@ export async function withFrozenImages<T>(images: string[], fn: () => Promise<T>
 
 /** Thaws every frozen filesystem, even when one thaw fails; the first failure is rethrown afterwards. */
 async function thawAll(frozen: Frozen[]): Promise<void> {
-  let failure: unknown;
+  let failure: Error | undefined;
   for (const f of frozen.reverse()) {
     try {
       await thawFilesystem(f.mountPoint);
     } catch (e) {
-      failure ??= e;
+      failure ??= e instanceof Error ? e : new Error(String(e));
     }
   }
   if (failure !== undefined) throw failure;

@@ -1,25 +1,26 @@
 import { access, constants, stat } from 'node:fs/promises';
-import type {
-  Backend,
-  BackendFeatures,
-  CapacityArgs,
-  CapacityInfo,
-  CreateGroupSnapshotArgs,
-  CreateSnapshotArgs,
-  CreateVolumeArgs,
-  ExpandResult,
-  GroupSnapshot,
-  NodeInfo,
-  NodeSource,
-  NodeVolumeArgs,
-  Page,
-  Snapshot,
-  SnapshotFilter,
-  Volume,
-  VolumeCondition,
-  AccessType,
+import {
+  BLOCK_NODE_REQUIREMENTS,
+  type AccessType,
+  type Backend,
+  type BackendFeatures,
+  type CapacityArgs,
+  type CapacityInfo,
+  type CapacityOps,
+  type CreateVolumeArgs,
+  type ExpandOps,
+  type ExpandResult,
+  type GroupSnapshotOps,
+  type ListRange,
+  type NodeInfo,
+  type NodeRequirements,
+  type NodeSource,
+  type NodeVolumeArgs,
+  type SnapshotOps,
+  type Volume,
+  type VolumeCondition,
 } from '../backend.js';
-import { failedPrecondition, invalidArgument, isRexError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
+import { failedPrecondition, invalidArgument, isCsiError, notFound, outOfRange, resourceExhausted, unavailable } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import {
   attachLoopDevice,
@@ -34,15 +35,22 @@ import {
   otherNamespaceHolders,
   refreshLoopCapacity,
 } from '../../os/index.js';
-import { pageOfIds } from '../page-token.js';
 import { thawImages, withFrozenImages } from './freeze.js';
 import { Pool, type VolumeMeta } from './pool.js';
+import { SnapshotStore } from './snapshot-store.js';
 import { LoopSnapshots } from './snapshots.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 export const NODE_TOPOLOGY_KEY = 'topology.rexcsi.io/node';
 const TOOLS = ['losetup', 'blkid', 'mount', 'umount', 'mkfs.ext4', 'cp', 'fsfreeze', 'blockdev'];
+
+/** The block path, plus the loop devices a node attaches. */
+export const LOOP_NODE_REQUIREMENTS: NodeRequirements = {
+  ...BLOCK_NODE_REQUIREMENTS,
+  tools: [...BLOCK_NODE_REQUIREMENTS.tools, 'losetup'],
+  devices: [...BLOCK_NODE_REQUIREMENTS.devices, '/dev/loop-control'],
+};
 
 export interface LoopConfig {
   poolDir: string;
@@ -56,14 +64,40 @@ export interface LoopConfig {
 export class LoopBackend implements Backend {
   readonly name = 'loop';
   readonly features: BackendFeatures;
+  readonly node = LOOP_NODE_REQUIREMENTS;
+  readonly capacity: CapacityOps = { getCapacity: (args) => this.getCapacity(args) };
+  readonly expand: ExpandOps = {
+    mode: 'online',
+    expandVolume: (id, bytes, accessType) => this.expandVolume(id, bytes, accessType),
+    refreshVolumeSize: (id) => this.refreshVolumeSize(id),
+  };
+  readonly snapshots: SnapshotOps;
+  readonly groupSnapshots: GroupSnapshotOps;
   private readonly pool: Pool;
-  private readonly snapshots: LoopSnapshots;
+  private readonly store: LoopSnapshots;
   private readonly topology: Record<string, string>;
   private toolsFound = false;
 
   constructor(private readonly config: LoopConfig) {
     this.pool = new Pool(config.poolDir);
-    this.snapshots = new LoopSnapshots(this.pool);
+    const store = (this.store = new LoopSnapshots(this.pool));
+    // Snapshots are independent copies: deleting their source volume leaves them restorable.
+    this.snapshots = {
+      parameterKeys: [],
+      isId: (id) => SnapshotStore.isSnapshotId(id),
+      create: (args) => store.create(args),
+      findByName: (name) => store.findByName(name),
+      get: (id) => store.get(id),
+      delete: (id) => store.delete(id),
+      list: (filter, range) => store.list(filter, range),
+    };
+    this.groupSnapshots = {
+      parameterKeys: [],
+      create: (args) => store.createGroup(args),
+      findByName: (name) => store.findGroupByName(name),
+      get: (id) => store.getGroup(id),
+      delete: (id) => store.deleteGroup(id),
+    };
     this.topology = { [NODE_TOPOLOGY_KEY]: config.nodeId };
     this.features = {
       accessTypes: ['mount', 'block'],
@@ -71,8 +105,6 @@ export class LoopBackend implements Backend {
       fsTypes: ['ext4', 'xfs'],
       defaultFsType: 'ext4',
       nodeSource: 'block',
-      controllerPublish: false,
-      getCapacity: true,
       listVolumesPublishedNodes: true,
       volumeCondition: true,
       minVolumeBytes: MiB,
@@ -81,19 +113,13 @@ export class LoopBackend implements Backend {
       defaultVolumeBytes: config.defaultVolumeBytes ?? GiB,
       parameterKeys: ['fsType'],
       topologyKeys: [NODE_TOPOLOGY_KEY],
-      snapshots: true,
-      snapshotParameterKeys: [],
-      cloneFromSnapshot: true,
       cloneFromVolume: true,
-      groupSnapshots: true,
-      expansion: 'online',
-      mutableParameterKeys: [],
     };
   }
 
   async init(): Promise<void> {
     await this.pool.init();
-    await this.snapshots.init();
+    await this.store.init();
     // A predecessor killed in the middle of a snapshot copy may have left a volume frozen.
     const images = (await this.pool.listIds()).map((id) => this.pool.imagePath(id));
     await thawImages(images);
@@ -158,7 +184,7 @@ export class LoopBackend implements Backend {
     const source = args.source!;
     const from =
       source.kind === 'snapshot'
-        ? await this.snapshots
+        ? await this.store
             .requireImage(source.id)
             .then(({ image, meta }) => ({ image, accessType: meta.accessType, fsType: meta.fsType, bytes: meta.sizeBytes }))
         : await this.sourceVolume(source.id);
@@ -184,7 +210,7 @@ export class LoopBackend implements Backend {
   }
 
   /** Grows the backing file, then the metadata (a retry after a crash in between finds the file grown). */
-  async expandVolume(id: string, capacityBytes: number, accessType: AccessType): Promise<ExpandResult> {
+  private async expandVolume(id: string, capacityBytes: number, accessType: AccessType): Promise<ExpandResult> {
     const meta = await this.pool.readMeta(id);
     if (!meta) throw notFound(`volume ${JSON.stringify(id)} does not exist`);
     if (capacityBytes < meta.capacityBytes)
@@ -204,45 +230,6 @@ export class LoopBackend implements Backend {
     return { capacityBytes, nodeExpansionRequired: accessType === 'mount' };
   }
 
-  // ---- snapshots and group snapshots (see snapshots.ts)
-
-  createSnapshot(args: CreateSnapshotArgs): Promise<Snapshot> {
-    return this.snapshots.create(args);
-  }
-
-  findSnapshotByName(name: string): Promise<Snapshot | undefined> {
-    return this.snapshots.findByName(name);
-  }
-
-  getSnapshot(id: string): Promise<Snapshot | undefined> {
-    return this.snapshots.get(id);
-  }
-
-  deleteSnapshot(id: string): Promise<void> {
-    return this.snapshots.delete(id);
-  }
-
-  listSnapshots(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>> {
-    return this.snapshots.list(filter, maxEntries, startingToken);
-  }
-
-  createGroupSnapshot(args: CreateGroupSnapshotArgs): Promise<GroupSnapshot> {
-    return this.snapshots.createGroup(args);
-  }
-
-  findGroupSnapshotByName(name: string): Promise<GroupSnapshot | undefined> {
-    return this.snapshots.findGroupByName(name);
-  }
-
-  getGroupSnapshot(id: string): Promise<GroupSnapshot | undefined> {
-    return this.snapshots.getGroup(id);
-  }
-
-  deleteGroupSnapshot(id: string): Promise<void> {
-    return this.snapshots.deleteGroup(id);
-  }
-
-  /** Snapshots are independent copies: deleting their source volume leaves them restorable. */
   async deleteVolume(id: string): Promise<void> {
     if (!Pool.isId(id)) return; // not a name this pool could have issued: already gone
     const devices = await loopDevicesOf(this.pool.imagePath(id));
@@ -280,20 +267,28 @@ export class LoopBackend implements Backend {
     return this.getVolume(meta.id);
   }
 
-  async listVolumes(maxEntries: number, startingToken: string): Promise<Page<Volume>> {
-    const { ids, nextToken } = pageOfIds(await this.pool.listIds(), maxEntries, startingToken, Pool.isId);
-    const attached = new Map<string, string[]>();
-    for (const d of await listLoopDevices()) attached.set(d.backingFile, [...(attached.get(d.backingFile) ?? []), d.device]);
-    const metas = await Promise.all(ids.map((id) => this.readMetaForListing(id)));
-    const entries: Volume[] = [];
-    for (const meta of metas) {
-      if (!meta) continue; // deleted between readdir and read
-      entries.push(this.toVolume(meta, attached.get(this.pool.imagePath(meta.id)) ?? [], await this.conditionOf(meta)));
-    }
-    return { entries, nextToken };
+  isVolumeId(id: string): boolean {
+    return Pool.isId(id);
   }
 
-  async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {
+  /** One readdir for the ids; only the metadata of the entries returned is read (cheap at 10,000 volumes). */
+  async listVolumes(range: ListRange): Promise<Volume[]> {
+    const ids = (await this.pool.listIds()).filter((id) => id > range.afterId);
+    const attached = new Map<string, string[]>();
+    for (const d of await listLoopDevices()) attached.set(d.backingFile, [...(attached.get(d.backingFile) ?? []), d.device]);
+    const entries: Volume[] = [];
+    const wanted = range.limit > 0 ? range.limit : ids.length;
+    for (let at = 0; at < ids.length && entries.length < wanted;) {
+      const batch = ids.slice(at, (at += wanted - entries.length));
+      for (const meta of await Promise.all(batch.map((id) => this.readMetaForListing(id)))) {
+        if (!meta) continue; // deleted between readdir and read: the next id takes its place
+        entries.push(this.toVolume(meta, attached.get(this.pool.imagePath(meta.id)) ?? [], await this.conditionOf(meta)));
+      }
+    }
+    return entries;
+  }
+
+  private async getCapacity(args: CapacityArgs): Promise<CapacityInfo> {
     if (args.topology && !this.servesTopology(args.topology)) return { availableBytes: 0 };
     const unit = this.features.allocationUnitBytes;
     const available = Math.floor((await this.pool.freeBytes()) / unit) * unit;
@@ -332,7 +327,7 @@ export class LoopBackend implements Backend {
   }
 
   /** losetup --set-capacity on every device of the volume, so the kernel sees a grown backing file. */
-  async refreshVolumeSize(volumeId: string): Promise<void> {
+  private async refreshVolumeSize(volumeId: string): Promise<void> {
     if (!Pool.isId(volumeId)) return;
     for (const device of await loopDevicesOf(this.pool.imagePath(volumeId))) await refreshLoopCapacity(device);
   }
@@ -341,7 +336,7 @@ export class LoopBackend implements Backend {
     try {
       return (await this.pool.readMeta(volumeId)) !== undefined;
     } catch (e) {
-      if (isRexError(e, 'FAILED_PRECONDITION')) return true; // damaged, but there
+      if (isCsiError(e, 'FAILED_PRECONDITION')) return true; // damaged, but there
       throw e;
     }
   }
@@ -357,7 +352,7 @@ export class LoopBackend implements Backend {
     try {
       return await this.pool.readMeta(id);
     } catch (e) {
-      if (!isRexError(e, 'FAILED_PRECONDITION')) throw e;
+      if (!isCsiError(e, 'FAILED_PRECONDITION')) throw e;
       const size = await stat(this.pool.imagePath(id)).then(
         (s) => s.size,
         () => 0,

@@ -108,7 +108,7 @@ export class SnapshotStore {
   }
 
   async listSnapshotIds(): Promise<string[]> {
-    return idsIn(this.snapshotsDir, SnapshotStore.isSnapshotId);
+    return idsIn(this.snapshotsDir, (id) => SnapshotStore.isSnapshotId(id));
   }
 
   async readGroup(id: string): Promise<GroupMeta | undefined> {
@@ -148,7 +148,7 @@ async function idsIn(dir: string, valid: (id: string) => boolean): Promise<strin
 function parseJson<T>(what: string, text: string, path: string): Partial<T> {
   try {
     const v = JSON.parse(text) as unknown;
-    if (v !== null && typeof v === 'object') return v as Partial<T>;
+    if (v !== null && typeof v === 'object') return v;
   } catch {
     // reported below
   }

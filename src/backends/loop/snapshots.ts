@@ -1,9 +1,8 @@
 import { stat } from 'node:fs/promises';
-import type { CreateGroupSnapshotArgs, CreateSnapshotArgs, GroupSnapshot, Page, Snapshot, SnapshotFilter } from '../backend.js';
+import type { CreateGroupSnapshotArgs, CreateSnapshotArgs, GroupSnapshot, ListRange, Snapshot, SnapshotFilter } from '../backend.js';
 import { failedPrecondition, notFound, resourceExhausted } from '../../errors.js';
 import { faultPoint } from '../../faults.js';
 import { copyFileSparse } from '../../os/index.js';
-import { pageOfIds } from '../page-token.js';
 import { withFrozenImages } from './freeze.js';
 import { Pool, type VolumeMeta } from './pool.js';
 import { SnapshotStore, type GroupMeta, type SnapshotMeta } from './snapshot-store.js';
@@ -70,16 +69,19 @@ export class LoopSnapshots {
     if (SnapshotStore.isSnapshotId(id)) await this.store.removeSnapshot(id);
   }
 
-  async list(filter: SnapshotFilter, maxEntries: number, startingToken: string): Promise<Page<Snapshot>> {
+  /** Reads snapshot metadata in id order until the range is full, so a page costs its own reads. */
+  async list(filter: SnapshotFilter, range: ListRange): Promise<Snapshot[]> {
     const candidates =
-      filter.snapshotId !== undefined ? [filter.snapshotId].filter(SnapshotStore.isSnapshotId) : await this.store.listSnapshotIds();
-    const metas = new Map<string, SnapshotMeta>();
-    for (const id of candidates) {
+      filter.snapshotId !== undefined
+        ? [filter.snapshotId].filter((id) => SnapshotStore.isSnapshotId(id))
+        : await this.store.listSnapshotIds();
+    const out: Snapshot[] = [];
+    for (const id of candidates.filter((c) => c > range.afterId).sort()) {
+      if (range.limit > 0 && out.length >= range.limit) break;
       const meta = await this.visibleSnapshot(id).catch(() => undefined); // a damaged file is not listed
-      if (meta && (filter.sourceVolumeId === undefined || meta.sourceVolumeId === filter.sourceVolumeId)) metas.set(id, meta);
+      if (meta && (filter.sourceVolumeId === undefined || meta.sourceVolumeId === filter.sourceVolumeId)) out.push(toSnapshot(meta));
     }
-    const { ids, nextToken } = pageOfIds([...metas.keys()], maxEntries, startingToken, SnapshotStore.isSnapshotId);
-    return { entries: ids.map((id) => toSnapshot(metas.get(id)!)), nextToken };
+    return out;
   }
 
   // ---- group snapshots

@@ -28,7 +28,10 @@ export interface DockerVolume {
 }
 
 export interface DriverDeps {
-  backend: { readonly name: string; readonly features: Pick<BackendFeatures, 'parameterKeys' | 'topologyKeys' | 'accessModes'> };
+  backend: {
+    readonly name: string;
+    readonly features: Pick<BackendFeatures, 'parameterKeys' | 'topologyKeys' | 'accessModes' | 'nodeSource'>;
+  };
   controller: Pick<ControllerService, 'createVolume' | 'deleteVolume'>;
   node: Pick<NodeService, 'stage' | 'unstage' | 'publish' | 'unpublish'>;
   catalog: VolumeCatalog;
@@ -197,9 +200,10 @@ export class DockerDriver {
     await rmdir(join(this.deps.root, name)).catch(() => undefined);
   }
 
-  /** A filesystem, shared by every node when the backend can (global scope), else one node's. */
+  /** A filesystem, shared by every node for shared-filesystem backends (glusterfs, efs), else one node's (loop, ebs). */
   private capability(): VolumeCapability__Output {
-    const multi = this.deps.backend.features.accessModes.includes('MULTI_NODE_MULTI_WRITER');
+    const f = this.deps.backend.features;
+    const multi = f.nodeSource === 'filesystem' && f.accessModes.includes('MULTI_NODE_MULTI_WRITER');
     return {
       access_type: 'mount',
       mount: { fs_type: '', mount_flags: [], volume_mount_group: '' },

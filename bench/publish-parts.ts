@@ -4,10 +4,11 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LoopBackend } from '../src/backends/loop/loop.js';
+import { Pool } from '../src/backends/loop/pool.js';
 import { Inflight } from '../src/csi/inflight.js';
 import { NodeService } from '../src/node/node.js';
 import { createTarget, removeTarget, requireLiteralPath } from '../src/node/paths.js';
-import { chooseMounter, execMounter, readMountInfo, type Mounter } from '../src/os/index.js';
+import { chooseMounter, execMounter, loopDevicesOf, readMountInfo, type Mounter } from '../src/os/index.js';
 import { makeTempDir } from '../test/helpers/tmp.js';
 import { fmt } from './report.js';
 import { nowMs, percentile } from './stats.js';
@@ -44,11 +45,13 @@ const volume = await backend.createVolume({
 });
 const node = (m: Mounter): NodeService => new NodeService(backend, new Inflight(), m);
 const id = volume.id;
+const image = new Pool(join(dir, 'pool')).imagePath(id);
 try {
   await node(syscall).stage({ volume_id: id, staging_target_path: staging, volume_capability: CAP } as never);
   const rows: [string, number][] = [
     ['backend.volumeExists (metadata read)', await p50us(() => backend.volumeExists(id))],
-    ['backend.locateVolume (sysfs loop scan + metadata)', await p50us(() => backend.locateVolume(id))],
+    ['loopDevicesOf (scan of every loop device in sysfs)', await p50us(() => loopDevicesOf(image))],
+    ['backend.locateVolume (remembered device checked + metadata)', await p50us(() => backend.locateVolume(id))],
     ['readMountInfo (one read of the table, parsed)', await p50us(() => readMountInfo())],
     ['requireLiteralPath (realpath + lstat)', await p50us(() => requireLiteralPath(target, 'target_path'))],
     [

@@ -35,6 +35,21 @@ export async function loopDevicesOf(file: string): Promise<string[]> {
   return devices.filter((d) => d.backingFile === path && (!d.deleted || !exists)).map((d) => d.device);
 }
 
+/**
+ * The device backed by file, read from the one sysfs entry of a remembered device instead of a scan of
+ * every loop device. The hint is never trusted: it is used only when the kernel says, now, that it is
+ * backed by file under the same rule as loopDevicesOf (same canonical path; a deleted backing file only
+ * while nothing new exists at its path). Otherwise, or with no hint, the scan answers (lowest device first).
+ */
+export async function loopDeviceOf(file: string, hint?: string): Promise<string | undefined> {
+  const name = hint === undefined ? undefined : /^\/dev\/(loop\d+)$/.exec(hint)?.[1];
+  if (name !== undefined) {
+    const [path, exists, found] = await Promise.all([canonicalPath(file), pathExists(file), readLoopDevice(name)]);
+    if (found && found.backingFile === path && (!found.deleted || !exists)) return found.device;
+  }
+  return (await loopDevicesOf(file))[0];
+}
+
 /** Detaches device; fine when it is already free. A device still in use is freed by the kernel on last close. */
 export async function detachLoopDevice(device: string): Promise<void> {
   const name = basename(await canonicalPath(device));

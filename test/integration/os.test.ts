@@ -19,6 +19,7 @@ import {
   hasCapability,
   isMountPoint,
   listLoopDevices,
+  loopDeviceOf,
   loopDevicesOf,
   missingTools,
   chooseMounter,
@@ -254,6 +255,30 @@ describe('loop devices', () => {
     await rm(file);
     expect(await listLoopDevices()).toContainEqual({ device, backingFile: file, deleted: true });
     expect(await loopDevicesOf(file)).toEqual([device]);
+  });
+
+  it('loopDeviceOf takes a remembered device only when the kernel says it backs the file', async () => {
+    const mine = await loopDevice('hint-mine', 8 * MiB);
+    const other = await loopDevice('hint-other', 8 * MiB);
+    expect(await loopDeviceOf(mine.file, mine.device)).toBe(mine.device);
+    expect(await loopDeviceOf(mine.file)).toBe(mine.device);
+    // Another volume's device as the hint: never answered; the scan finds the right one.
+    expect(await loopDeviceOf(mine.file, other.device)).toBe(mine.device);
+    // Not a loop device at all, or a path outside /dev: ignored.
+    expect(await loopDeviceOf(mine.file, '/dev/null')).toBe(mine.device);
+    expect(await loopDeviceOf(mine.file, `/tmp/../dev/${other.device.slice(5)}`)).toBe(mine.device);
+    // The remembered device was detached: nothing backs the file any more.
+    await detachLoopDevice(mine.device);
+    expect(await loopDeviceOf(mine.file, mine.device)).toBeUndefined();
+  });
+
+  it('loopDeviceOf refuses a remembered device whose backing file was replaced by a new one at the same path', async () => {
+    const { file, device } = await loopDevice('hint-replaced', 8 * MiB);
+    await rm(file);
+    expect(await loopDeviceOf(file, device)).toBe(device); // deleted, nothing new there: still ours to detach
+    await createSparseFile(file, 8 * MiB);
+    expect(await listLoopDevices()).toContainEqual({ device, backingFile: file, deleted: true });
+    expect(await loopDeviceOf(file, device)).toBeUndefined();
   });
 
   it('attaches read-only when asked', async () => {

@@ -29,6 +29,7 @@ import {
   detachLoopDevice,
   growFile,
   listLoopDevices,
+  loopDeviceOf,
   loopDevicesOf,
   missingTools,
   mountsOfSource,
@@ -77,6 +78,11 @@ export class LoopBackend implements Backend {
   private readonly store: LoopSnapshots;
   private readonly topology: Record<string, string>;
   private toolsFound = false;
+  /**
+   * The loop device each volume was last found or attached on, so the node's look-ups read one sysfs entry
+   * instead of scanning every loop device. A hint only: loopDeviceOf checks it against the kernel each time.
+   */
+  private readonly deviceHints = new Map<string, string>();
 
   constructor(private readonly config: LoopConfig) {
     this.pool = new Pool(config.poolDir);
@@ -244,6 +250,7 @@ export class LoopBackend implements Backend {
       }
       throw failedPrecondition(`volume ${id} is staged on node ${this.config.nodeId} (${devices.join(', ')}); unstage it before deleting`);
     }
+    this.deviceHints.delete(id);
     await this.pool.removeMeta(id);
     await faultPoint('loop.delete.after-meta');
     await this.pool.removeImage(id);
@@ -309,20 +316,26 @@ export class LoopBackend implements Backend {
     const meta = await this.pool.readMeta(args.volumeId);
     if (!meta) throw notFound(`volume ${JSON.stringify(args.volumeId)} does not exist in loop pool ${this.pool.root}`);
     const image = this.pool.imagePath(meta.id);
-    const device = (await loopDevicesOf(image))[0] ?? (await attachLoopDevice(image));
+    const device = (await loopDeviceOf(image, this.deviceHints.get(meta.id))) ?? (await attachLoopDevice(image));
+    this.deviceHints.set(meta.id, device);
     return { kind: 'block', device, mayFormat: meta.accessType === 'mount', fsType: meta.fsType };
   }
 
   async locateVolume(volumeId: string): Promise<NodeSource | undefined> {
     if (!Pool.isId(volumeId)) return undefined;
-    const device = (await loopDevicesOf(this.pool.imagePath(volumeId)))[0];
-    if (!device) return undefined;
+    const device = await loopDeviceOf(this.pool.imagePath(volumeId), this.deviceHints.get(volumeId));
+    if (!device) {
+      this.deviceHints.delete(volumeId);
+      return undefined;
+    }
+    this.deviceHints.set(volumeId, device);
     const meta = await this.pool.readMeta(volumeId).catch(() => undefined);
     return { kind: 'block', device, mayFormat: false, fsType: meta?.fsType ?? '' };
   }
 
   async closeVolume(volumeId: string): Promise<void> {
     if (!Pool.isId(volumeId)) return;
+    this.deviceHints.delete(volumeId);
     for (const device of await loopDevicesOf(this.pool.imagePath(volumeId))) await detachLoopDevice(device);
   }
 
